@@ -1,0 +1,218 @@
+using System.Globalization;
+using BlockTransformer.Generators.Helpers;
+using BlockTransformer.Generators.Model;
+
+namespace BlockTransformer.Generators.Emit;
+
+/// <summary>
+/// Emits one decoder stack: its constants, the public forward method that runs every layer in
+/// straight-line order, one method per layer, and the attention and RoPE steps for its head layout.
+/// </summary>
+internal sealed class DecoderEmitter
+{
+    private readonly DecoderPart part;
+    private readonly KernelEmitter kernels;
+    private readonly string p;
+
+    public DecoderEmitter(DecoderPart part, KernelEmitter kernels)
+    {
+        this.part = part;
+        this.kernels = kernels;
+        p = part.Prefix;
+    }
+
+    private DecoderSpec S => part.Spec;
+
+    public void EmitConstants(SourceWriter w, string title)
+    {
+        w.Line($"// {title}: {S.Layers} layers × {S.Hidden}, {S.Heads} heads of {S.HeadDim} ({S.KvHeads} K/V heads), FFN {S.Intermediate}.");
+        Const(w, "int", "Layers", S.Layers);
+        Const(w, "int", "Hidden", S.Hidden);
+        Const(w, "int", "Heads", S.Heads);
+        Const(w, "int", "KvHeads", S.KvHeads);
+        Const(w, "int", "HeadDim", S.HeadDim);
+        w.Line($"/// <summary>Query heads per K/V head; the fused QKV row holds, per K/V head, its queries then K then V.</summary>");
+        Const(w, "int", "GroupSize", S.GroupSize);
+        Const(w, "int", "GroupWidth", (S.GroupSize + 2) * S.HeadDim);
+        Const(w, "int", "QkvWidth", S.QkvWidth);
+        Const(w, "int", "KvDim", S.KvDim);
+        Const(w, "int", "Intermediate", S.Intermediate);
+        Const(w, "int", "RotaryDims", S.RotaryDims);
+        Const(w, "int", "MaxContext", S.MaxContext);
+        Const(w, "double", "RotaryBase", Literal(S.RotaryBase) + "d");
+        Const(w, "float", "LayerNormEps", Literal(S.LayerNormEps) + "f");
+        Const(w, "float", "AttentionScale", Literal(1.0 / System.Math.Sqrt(S.HeadDim)) + "f", "1/√d_h");
+    }
+
+    public void EmitForward(SourceWriter w, string summary)
+    {
+        w.Line($"/// <summary>{summary} Works in place: input embeddings in <paramref name=\"hidden\"/>, final_layer_norm outputs out.</summary>");
+        using (w.Block($"public void {part.ForwardMethod}(Span<float> hidden, DecoderRows rows, KvCache cache, Scratch scratch)"))
+        {
+            w.Line($"rows.Validate(hidden.Length, {p}Hidden, cache, {p}Layers, {p}KvDim, {p}MaxContext);");
+            using (w.Block("fixed (float* x = hidden)"))
+            {
+                for (var i = 0; i < S.Layers; i++)
+                {
+                    w.Line($"{p}Layer{i}(x, rows, cache, scratch);");
+                }
+
+                var norm = kernels.LayerNorm(S.Hidden);
+                w.Line($"{norm}(x, rows.Count, {part.FinalNormWeight}.Pointer, {part.FinalNormBias}.Pointer, x, {p}LayerNormEps); // final_layer_norm");
+            }
+        }
+
+        for (var i = 0; i < S.Layers; i++)
+        {
+            w.Line();
+            EmitLayer(w, i);
+        }
+
+        w.Line();
+        EmitAttention(w);
+        if (S.RotaryDims > 0)
+        {
+            w.Line();
+            EmitRotary(w);
+        }
+    }
+
+    private void EmitLayer(SourceWriter w, int layer)
+    {
+        var norm = kernels.LayerNorm(S.Hidden);
+        var qkv = kernels.Linear(S.QkvWidth, S.Hidden);
+        var dense = kernels.Linear(S.Hidden, S.Hidden);
+        var up = kernels.Linear(S.Intermediate, S.Hidden);
+        var down = kernels.Linear(S.Hidden, S.Intermediate);
+        var gelu = kernels.Gelu(S.Intermediate);
+        string F(string name) => part.LayerField(layer, name) + ".Pointer";
+
+        w.Line(S.ParallelResidual
+            ? $"/// <summary>{p} decoder layer {layer}, parallel residual: x ← x + Attn(LN1(x)) + MLP(LN2(x)).</summary>"
+            : $"/// <summary>{p} decoder layer {layer}, sequential residual: x ← x + Attn(LN1(x)); x ← x + MLP(LN2(x)).</summary>");
+        using (w.Block($"private void {p}Layer{layer}(float* x, DecoderRows rows, KvCache cache, Scratch scratch)"))
+        {
+            w.Line("var n = rows.Count;");
+            w.Line($"float* attnIn = scratch.Get(ScratchAttnIn, (long)n * {p}Hidden);");
+            w.Line($"float* mlpIn = scratch.Get(ScratchMlpIn, (long)n * {p}Hidden);");
+            w.Line($"float* qkv = scratch.Get(ScratchQkv, (long)n * {p}QkvWidth);");
+            w.Line($"float* attn = scratch.Get(ScratchAttn, (long)n * {p}Hidden);");
+            w.Line($"float* ff = scratch.Get(ScratchFeedForward, (long)n * {p}Intermediate);");
+            w.Line($"{norm}(x, n, {F("InputNormWeight")}, {F("InputNormBias")}, attnIn, {p}LayerNormEps); // a = LN1(x)");
+            if (S.ParallelResidual)
+            {
+                w.Line($"{norm}(x, n, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x), same x");
+            }
+
+            w.Line($"{qkv}(attnIn, n, {F("QkvWeight")}, {F("QkvBias")}, qkv, accumulate: false); // fused q|k|v per K/V head group");
+            w.Line($"{p}Attention(qkv, rows, cache, {layer}, attn); // RoPE, cache K/V, softmax(q·Kᵀ/√d_h)·V");
+            w.Line($"{dense}(attn, n, {F("DenseWeight")}, {F("DenseBias")}, x, accumulate: true); // x += dense(attn)");
+            if (!S.ParallelResidual)
+            {
+                w.Line($"{norm}(x, n, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x + attn)");
+            }
+
+            w.Line($"{up}(mlpIn, n, {F("UpWeight")}, {F("UpBias")}, ff, accumulate: false); // dense_h_to_4h");
+            w.Line($"{gelu}(ff, n);");
+            w.Line($"{down}(ff, n, {F("DownWeight")}, {F("DownBias")}, x, accumulate: true); // x += dense_4h_to_h(gelu(…))");
+        }
+    }
+
+    private void EmitAttention(SourceWriter w)
+    {
+        var dot = kernels.Dot(S.HeadDim);
+        var addScaled = kernels.AddScaled(S.HeadDim);
+        w.Line($"/// <summary>");
+        w.Line($"/// {p} decoder attention for one layer: RoPE on q and k, store each row's K and V at its cache slot,");
+        w.Line($"/// then per row and head softmax(q·Kᵀ/√d_h)·V over slots 0..slot of the row's own sequence (causal).");
+        w.Line($"/// </summary>");
+        using (w.Block($"private void {p}Attention(float* qkv, DecoderRows rows, KvCache cache, int layer, float* output)"))
+        {
+            w.Line("var n = rows.Count;");
+            using (w.Block("for (var r = 0; r < n; r++)"))
+            {
+                w.Line($"float* row = qkv + ((long)r * {p}QkvWidth);");
+                if (S.RotaryDims > 0)
+                {
+                    w.Line($"{p}Rotary(row, rows.Position(r));");
+                }
+
+                w.Line($"float* keys = cache.Keys(rows.Sequence(r), layer) + ((long)rows.Slot(r) * {p}KvDim);");
+                w.Line($"float* values = cache.Values(rows.Sequence(r), layer) + ((long)rows.Slot(r) * {p}KvDim);");
+                using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
+                {
+                    w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim);");
+                    w.Line($"new ReadOnlySpan<float>(k, {p}HeadDim).CopyTo(new Span<float>(keys + (g * {p}HeadDim), {p}HeadDim));");
+                    w.Line($"new ReadOnlySpan<float>(k + {p}HeadDim, {p}HeadDim).CopyTo(new Span<float>(values + (g * {p}HeadDim), {p}HeadDim));");
+                }
+            }
+
+            w.Line();
+            using (w.Block($"Parallelism.For(n * {p}Heads, (long){p}HeadDim * {p}MaxContext, (start, end) =>", "});"))
+            {
+                w.Line($"float* scores = stackalloc float[{p}MaxContext];");
+                using (w.Block("for (var item = start; item < end; item++)"))
+                {
+                    w.Line($"{p}AttendHead(qkv, rows, cache, layer, item / {p}Heads, item % {p}Heads, scores, output);");
+                }
+            }
+        }
+
+        w.Line();
+        w.Line($"/// <summary>One query head of one row: scores, softmax (max-subtracted) and the weighted sum of values.</summary>");
+        using (w.Block($"private static void {p}AttendHead(float* qkv, DecoderRows rows, KvCache cache, int layer, int r, int h, float* scores, float* output)"))
+        {
+            w.Line($"var group = h / {p}GroupSize;");
+            w.Line($"float* q = qkv + ((long)r * {p}QkvWidth) + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
+            w.Line($"float* keys = cache.Keys(rows.Sequence(r), layer) + (group * {p}HeadDim);");
+            w.Line($"float* values = cache.Values(rows.Sequence(r), layer) + (group * {p}HeadDim);");
+            w.Line("var last = rows.Slot(r);");
+            w.Line("var max = float.NegativeInfinity;");
+            using (w.Block("for (var t = 0; t <= last; t++)"))
+            {
+                w.Line($"var score = {dot}(q, keys + ((long)t * {p}KvDim)) * {p}AttentionScale;");
+                w.Line("scores[t] = score;");
+                w.Line("max = MathF.Max(max, score);");
+            }
+
+            w.Line("var sum = 0f;");
+            using (w.Block("for (var t = 0; t <= last; t++)"))
+            {
+                w.Line("scores[t] = MathF.Exp(scores[t] - max);");
+                w.Line("sum += scores[t];");
+            }
+
+            w.Line($"float* o = output + ((long)r * {p}Hidden) + (h * {p}HeadDim);");
+            w.Line($"new Span<float>(o, {p}HeadDim).Clear();");
+            using (w.Block("for (var t = 0; t <= last; t++)"))
+            {
+                w.Line($"{addScaled}(o, values + ((long)t * {p}KvDim), scores[t] / sum);");
+            }
+        }
+    }
+
+    private void EmitRotary(SourceWriter w)
+    {
+        var rotate = kernels.RotateHalf(S.RotaryDims);
+        w.Line($"/// <summary>RoPE at <paramref name=\"position\"/> on every query head and every K head of one fused QKV row.</summary>");
+        using (w.Block($"private void {p}Rotary(float* row, int position)"))
+        {
+            w.Line($"float* cos = {part.RotaryTable}.Pointer + ((long)position * ({p}RotaryDims / 2));");
+            w.Line($"float* sin = cos + ((long){p}MaxContext * ({p}RotaryDims / 2));");
+            using (w.Block($"for (var h = 0; h < {p}Heads; h++)"))
+            {
+                w.Line($"{rotate}(row + ((h / {p}GroupSize) * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim), cos, sin);");
+            }
+
+            using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
+            {
+                w.Line($"{rotate}(row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim), cos, sin);");
+            }
+        }
+    }
+
+    private void Const(SourceWriter w, string type, string name, object value, string? comment = null) =>
+        w.Line($"public const {type} {p}{name} = {value};{(comment is null ? string.Empty : " // " + comment)}");
+
+    internal static string Literal(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+}

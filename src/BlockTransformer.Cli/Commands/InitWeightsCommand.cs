@@ -1,0 +1,18 @@
+namespace BlockTransformer.Cli;
+
+/// <summary>`bt init-weights`: seeded random weights in the official safetensors layout.</summary>
+internal static class InitWeightsCommand
+{
+    public static int Run(string[] args)
+    {
+        var arguments = new Arguments(args, new HashSet<string>());
+        var model = ModelCatalog.Find(arguments.Value("--model"));
+        var output = arguments.Required("--out");
+        var seed = arguments.ULong("--seed", 0);
+        var dtype = ModelCatalog.DType(arguments.Value("--dtype"), model);
+        arguments.RejectUnknown("init-weights");
+        model.WriteRandomWeights(output, seed, dtype);
+        Console.Error.WriteLine($"wrote {model.Tensors.Count} tensors of {model.Info.Name} ({dtype}, seed {seed}) to {output}");
+        return 0;
+    }
+}

@@ -1,0 +1,133 @@
+namespace BlockTransformer.Runtime;
+
+/// <summary>
+/// The generation API shared by block and vanilla models: a batch of prompts of any lengths in, each
+/// prompt's tokens out, streamed through a callback as they are chosen. Each sequence stops on its own.
+/// </summary>
+public abstract class TextGenerator
+{
+    private float[] logits = [];
+
+    protected TextGenerator(ILanguageModel model) => Model = model;
+
+    public ILanguageModel Model { get; }
+
+    public static TextGenerator For(ILanguageModel model) => model switch
+    {
+        IBlockTransformerModel block => new BlockGenerator(block),
+        IVanillaModel vanilla => new VanillaGenerator(vanilla),
+        _ => throw new ArgumentException($"{model.GetType().Name} is neither a block nor a vanilla model."),
+    };
+
+    public GenerationResult[] Generate(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        if (prompts.Count == 0)
+        {
+            throw new ArgumentException("at least one prompt is needed.");
+        }
+
+        for (var p = 0; p < prompts.Count; p++)
+        {
+            if (prompts[p] is null || prompts[p].Length == 0)
+            {
+                throw new ArgumentException($"prompt {p} is empty; a prompt needs at least one token id.");
+            }
+
+            foreach (var id in prompts[p])
+            {
+                if ((uint)id >= (uint)Model.Info.VocabSize)
+                {
+                    throw new ArgumentException($"prompt {p} has token id {id}, outside the vocabulary 0..{Model.Info.VocabSize - 1}.");
+                }
+            }
+        }
+
+        if (options.MaxNewTokens < 0)
+        {
+            throw new ArgumentException($"max new tokens must be 0 or more, got {options.MaxNewTokens}.");
+        }
+
+        options.Sampling.Validate();
+        var state = new GenerationState(prompts, options, onToken, Model.Info.VocabSize);
+        if (options.MaxNewTokens > 0)
+        {
+            Run(state);
+        }
+
+        return state.Results();
+    }
+
+    protected abstract void Run(GenerationState state);
+
+    /// <summary>LM head on each sequence's final hidden row, then sample; EOS stops the sequence.</summary>
+    protected void Sample(GenerationState state, List<int> sequences, Span<float> finalHidden)
+    {
+        var vocab = Model.Info.VocabSize;
+        var scores = Rent(ref logits, sequences.Count * vocab);
+        Model.LmHead(finalHidden, sequences.Count, scores);
+        for (var a = 0; a < sequences.Count; a++)
+        {
+            var token = state.Choose(sequences[a], scores.Slice(a * vocab, vocab));
+            if (token == Model.Info.EosId && state.Options.StopAtEos)
+            {
+                state.Stopped[sequences[a]] = true;
+            }
+        }
+    }
+
+    /// <summary>Grows <paramref name="buffer"/> when needed and returns its first <paramref name="length"/> floats.</summary>
+    protected static Span<float> Rent(ref float[] buffer, int length)
+    {
+        if (buffer.Length < length)
+        {
+            buffer = new float[Math.Max(length, buffer.Length * 2)];
+        }
+
+        return buffer.AsSpan(0, length);
+    }
+}
+
+/// <summary>Per-request bookkeeping shared by both generators: outputs, samplers, who is still running.</summary>
+public sealed class GenerationState
+{
+    private readonly TokenCallback? onToken;
+    private readonly Sampler[] samplers;
+    private readonly List<int>[] generated;
+
+    public GenerationState(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken, int vocabSize)
+    {
+        Prompts = prompts;
+        Options = options;
+        this.onToken = onToken;
+        samplers = Enumerable.Range(0, prompts.Count).Select(i => new Sampler(options.Sampling, vocabSize, i)).ToArray();
+        generated = prompts.Select(_ => new List<int>(options.MaxNewTokens)).ToArray();
+        Stopped = new bool[prompts.Count];
+    }
+
+    public IReadOnlyList<int[]> Prompts { get; }
+
+    public GenerationOptions Options { get; }
+
+    public int BatchSize => Prompts.Count;
+
+    /// <summary>True once a sequence produced EOS (and <see cref="GenerationOptions.StopAtEos"/> is on).</summary>
+    public bool[] Stopped { get; }
+
+    public int LastToken(int sequence) => generated[sequence][^1];
+
+    public IReadOnlyList<int> Generated(int sequence) => generated[sequence];
+
+    /// <summary>Samples, records and streams one token; returns it.</summary>
+    public int Choose(int sequence, ReadOnlySpan<float> logits)
+    {
+        var token = samplers[sequence].Sample(logits);
+        generated[sequence].Add(token);
+        onToken?.Invoke(sequence, token, logits);
+        return token;
+    }
+
+    public GenerationResult[] Results() => Enumerable.Range(0, BatchSize)
+        .Select(i => new GenerationResult(Prompts[i], generated[i], Stopped[i]))
+        .ToArray();
+}

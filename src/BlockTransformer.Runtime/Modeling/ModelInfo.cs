@@ -1,0 +1,57 @@
+namespace BlockTransformer.Runtime;
+
+public enum ModelKind
+{
+    Block,
+    Vanilla,
+}
+
+/// <summary>The sizes of one compiled decoder stack.</summary>
+public sealed record DecoderShape(
+    int Layers,
+    int Hidden,
+    int Heads,
+    int KvHeads,
+    int HeadDim,
+    int RotaryDims,
+    int Intermediate,
+    int MaxContext,
+    bool ParallelResidual)
+{
+    public int KvDim => KvHeads * HeadDim;
+
+    /// <summary>K and V of every layer for one position, in the f32 compute dtype.</summary>
+    public long KvBytesPerPosition => 2L * Layers * KvDim * sizeof(float);
+}
+
+/// <summary>What a compiled model is: every number `bt info` prints comes from here.</summary>
+public sealed record ModelInfo(
+    string Name,
+    ModelKind Kind,
+    int VocabSize,
+    int EosId,
+    int PadId,
+    string WeightDType,
+    int BlockLength,
+    int PrefixLength,
+    DecoderShape? BlockDecoder,
+    DecoderShape Decoder,
+    long TotalParameters,
+    long EmbeddingParameters)
+{
+    public long NonEmbeddingParameters => TotalParameters - EmbeddingParameters;
+
+    /// <summary>
+    /// Long-lived KV bytes per token of context: the block decoder stores one position per L_B tokens; a
+    /// vanilla model one per token. (The token decoder's cache is per block and constant, see below.)
+    /// </summary>
+    public double KvCacheBytesPerToken => Kind == ModelKind.Block
+        ? (double)BlockDecoder!.KvBytesPerPosition / BlockLength
+        : Decoder.KvBytesPerPosition;
+
+    /// <summary>KV bytes per block of L_B tokens (block decoder; for vanilla, L_B = 1 and this is per token).</summary>
+    public long KvCacheBytesPerBlock => Kind == ModelKind.Block ? BlockDecoder!.KvBytesPerPosition : Decoder.KvBytesPerPosition;
+
+    /// <summary>The token decoder's whole per-sequence cache: R + L_B - 1 positions, reset every block.</summary>
+    public long TokenDecoderCacheBytes => Kind == ModelKind.Block ? (PrefixLength + BlockLength - 1) * Decoder.KvBytesPerPosition : 0;
+}
