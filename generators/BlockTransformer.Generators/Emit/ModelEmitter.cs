@@ -90,7 +90,7 @@ internal static class ModelEmitter
     private static void EmitDescriptor(SourceWriter w, ModelSpec spec, DecoderPart? blockPart, DecoderPart tokenPart, System.Collections.Generic.List<Weight> weights)
     {
         static string Shape(DecoderPart part) =>
-            $"new DecoderShape({part.Prefix}Layers, {part.Prefix}Hidden, {part.Prefix}Heads, {part.Prefix}KvHeads, {part.Prefix}HeadDim, {part.Prefix}RotaryDims, {part.Prefix}Intermediate, {part.Prefix}MaxContext, {(part.Spec.ParallelResidual ? "true" : "false")})";
+            $"new DecoderShape({part.Prefix}Layers, {part.Prefix}Hidden, {part.Prefix}Heads, {part.Prefix}KvHeads, {part.Prefix}HeadDim, {part.Prefix}RotaryDims, {part.Prefix}Intermediate, {part.Prefix}MaxContext, {(part.Spec.ParallelResidual ? "true" : "false")}, {part.Prefix}RotaryBase, {part.Prefix}LayerNormEps)";
 
         w.Line("/// <summary>Info, official tensor list and factory: what loaders, the CLI and tests use.</summary>");
         w.Line("public static readonly ModelDescriptor Descriptor = new(");

@@ -16,7 +16,9 @@ public sealed record DecoderShape(
     int RotaryDims,
     int Intermediate,
     int MaxContext,
-    bool ParallelResidual)
+    bool ParallelResidual,
+    double RotaryBase,
+    double LayerNormEps)
 {
     public int KvDim => KvHeads * HeadDim;
 

@@ -1,0 +1,156 @@
+using BlockTransformer.Runtime;
+using BlockTransformer.Tests.Reference;
+
+namespace BlockTransformer.Tests;
+
+/// <summary>Generated models against the plain reference, on random weights written to real files.</summary>
+public class GenerationTests
+{
+    /// <summary>Logits agree when max|generated − reference| ≤ 1e-4 · max(1, max|reference|).</summary>
+    private const double RelativeTolerance = 1e-4;
+
+    private static readonly int[][] RaggedPrompts = [[5], [7, 8, 9, 10, 11], [1, 2, 3, 4, 5, 6, 7, 8], [20, 21, 22]];
+
+    [Theory]
+    [InlineData("tiny_block", TensorDType.F32, TokenPositions.Training)]
+    [InlineData("tiny_block", TensorDType.BF16, TokenPositions.Reference)]
+    [InlineData("tiny_block_gqa", TensorDType.BF16, TokenPositions.Training)]
+    [InlineData("tiny_block_gqa", TensorDType.F16, TokenPositions.Reference)]
+    [InlineData("tiny_vanilla", TensorDType.F32, TokenPositions.Training)]
+    [InlineData("tiny_vanilla_mqa", TensorDType.BF16, TokenPositions.Training)]
+    public void GeneratedModelMatchesReferenceOnRaggedBatch(string name, TensorDType dtype, TokenPositions positions)
+    {
+        var descriptor = TestModels.Find(name);
+        var path = TestModels.WriteWeights(descriptor, dtype);
+        using var model = descriptor.Load(path);
+        var options = new GenerationOptions { MaxNewTokens = 10, TokenPositions = positions };
+        var (results, logits) = TestModels.Run(model, RaggedPrompts, options);
+
+        var tensors = ReferenceModels.ReadAll(path);
+        for (var b = 0; b < RaggedPrompts.Length; b++)
+        {
+            var expected = descriptor.Info.Kind == ModelKind.Block
+                ? new ReferenceBlockModel(descriptor.Info, tensors).Generate(RaggedPrompts[b], 10, positions == TokenPositions.Training)
+                : new ReferenceVanillaModel(descriptor.Info, tensors).Generate(RaggedPrompts[b], 10);
+            Assert.Equal(expected.Ids, results[b].GeneratedIds);
+            Assert.Equal(expected.StoppedAtEos, results[b].StoppedAtEos);
+            for (var step = 0; step < expected.Logits.Count; step++)
+            {
+                AssertClose(expected.Logits[step], logits[b][step], $"prompt {b}, token {step}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void BatchedSequencesEqualTheSameSequencesAlone(string name)
+    {
+        using var model = TestModels.Find(name).CreateRandom(3, TensorDType.F32);
+        var options = new GenerationOptions { MaxNewTokens = 9, StopAtEos = false };
+        var batched = TextGenerator.For(model).Generate(RaggedPrompts, options);
+        for (var b = 0; b < RaggedPrompts.Length; b++)
+        {
+            var alone = TextGenerator.For(model).Generate([RaggedPrompts[b]], options)[0];
+            Assert.Equal(alone.GeneratedIds, batched[b].GeneratedIds);
+        }
+    }
+
+    [Theory]
+    [InlineData("tiny_block", 10)]
+    [InlineData("tiny_block_gqa", 7)]
+    [InlineData("tiny_vanilla", 3)]
+    public void MaxNewTokensIsExactEvenWhenNotAMultipleOfTheBlockLength(string name, int maxNew)
+    {
+        using var model = TestModels.Find(name).CreateRandom(11, TensorDType.F32);
+        var results = TextGenerator.For(model).Generate(RaggedPrompts, new GenerationOptions { MaxNewTokens = maxNew, StopAtEos = false });
+        Assert.All(results, r => Assert.Equal(maxNew, r.GeneratedIds.Count));
+    }
+
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_block_gqa")]
+    public void OneTokenPromptIsLeftPaddedWithThePadIdToAWholeBlock(string name)
+    {
+        var descriptor = TestModels.Find(name);
+        using var model = descriptor.CreateRandom(5, TensorDType.F32);
+        var options = new GenerationOptions { MaxNewTokens = 8, StopAtEos = false };
+        var padded = Enumerable.Repeat(descriptor.Info.PadId, descriptor.Info.BlockLength - 1).Append(42).ToArray();
+        var (oneToken, oneTokenLogits) = TestModels.Run(model, [[42]], options);
+        var (explicitPad, explicitLogits) = TestModels.Run(model, [padded], options);
+        Assert.Equal(explicitPad[0].GeneratedIds, oneToken[0].GeneratedIds);
+        Assert.Equal(explicitLogits[0][0], oneTokenLogits[0][0]);
+    }
+
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void EosStopsOnlyItsOwnSequenceAndEndsItsOutput(string name)
+    {
+        var descriptor = TestModels.Find(name);
+        var path = TestModels.WriteWeights(descriptor, TensorDType.F32, seed: 21);
+        using var model = descriptor.Load(path);
+        var eos = descriptor.Info.EosId;
+        var lb = descriptor.Info.BlockLength;
+        var noStop = new GenerationOptions { MaxNewTokens = 12, StopAtEos = false };
+
+        // Find a prompt whose greedy continuation hits EOS in the middle of a block (not its last token).
+        var random = new Random(1);
+        int[]? prompt = null;
+        var eosAt = -1;
+        for (var attempt = 0; attempt < 2000 && prompt is null; attempt++)
+        {
+            var candidate = Enumerable.Range(0, random.Next(1, 9)).Select(_ => random.Next(1, descriptor.Info.VocabSize)).ToArray();
+            var ids = TextGenerator.For(model).Generate([candidate], noStop)[0].GeneratedIds;
+            var index = ids.ToList().IndexOf(eos);
+            if (index >= 0 && index < 10 && (lb == 1 || index % lb != lb - 1))
+            {
+                (prompt, eosAt) = (candidate, index);
+            }
+        }
+
+        Assert.NotNull(prompt);
+        var other = new[] { 9, 10, 11 };
+        var otherAlone = TextGenerator.For(model).Generate([other], noStop)[0];
+        Assert.DoesNotContain(eos, otherAlone.GeneratedIds.Take(12));
+        var results = TextGenerator.For(model).Generate([prompt, other], new GenerationOptions { MaxNewTokens = 12 });
+
+        var full = TextGenerator.For(model).Generate([prompt], noStop)[0].GeneratedIds;
+        Assert.True(results[0].StoppedAtEos);
+        Assert.Equal(full.Take(eosAt + 1), results[0].GeneratedIds);
+        Assert.False(results[1].StoppedAtEos);
+        Assert.Equal(otherAlone.GeneratedIds, results[1].GeneratedIds);
+
+        var tensors = ReferenceModels.ReadAll(path);
+        var reference = descriptor.Info.Kind == ModelKind.Block
+            ? new ReferenceBlockModel(descriptor.Info, tensors).Generate(prompt, 12, trainingPositions: true)
+            : new ReferenceVanillaModel(descriptor.Info, tensors).Generate(prompt, 12);
+        Assert.Equal(reference.Ids, results[0].GeneratedIds);
+    }
+
+    [Fact]
+    public void PromptLongerThanTheContextIsRefusedWithTheLimit()
+    {
+        using var model = TestModels.Find("tiny_vanilla").CreateRandom(1, TensorDType.F32);
+        var error = Assert.Throws<ArgumentException>(() =>
+            TextGenerator.For(model).Generate([Enumerable.Range(0, 60).ToArray()], new GenerationOptions { MaxNewTokens = 10 }));
+        Assert.Contains("max_context 64", error.Message);
+    }
+
+    [Fact]
+    public void BadPromptsAreRefusedWithTheirIndex()
+    {
+        using var model = TestModels.Find("tiny_block").CreateRandom(1, TensorDType.F32);
+        var generator = TextGenerator.For(model);
+        Assert.Contains("prompt 1 is empty", Assert.Throws<ArgumentException>(() => generator.Generate([[1], []], new GenerationOptions())).Message);
+        Assert.Contains("token id 97", Assert.Throws<ArgumentException>(() => generator.Generate([[1, 97]], new GenerationOptions())).Message);
+    }
+
+    internal static void AssertClose(double[] expected, float[] actual, string where)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        var scale = Math.Max(1, expected.Max(Math.Abs));
+        var worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+        Assert.True(worst <= RelativeTolerance * scale, $"{where}: max |Δlogit| {worst:E3} exceeds {RelativeTolerance:E0} × {scale:F3}");
+    }
+}
