@@ -1,0 +1,89 @@
+using BlockTransformer.Generators;
+using BlockTransformer.Models;
+using Microsoft.CodeAnalysis;
+using Snapshooter;
+using Snapshooter.Xunit;
+
+namespace BlockTransformer.Tests.Generator;
+
+/// <summary>What the generator emits for valid specs: snapshots, compilable code, caching, method sizes.</summary>
+public class GeneratorOutputTests
+{
+    private static (string, string) SpecFile(string name) =>
+        ($"/specs/{name}.json", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Specs", name + ".json")));
+
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void GeneratedSourceMatchesSnapshot(string name)
+    {
+        var (result, _) = GeneratorHarness.Run(SpecFile(name));
+        Assert.Empty(result.Diagnostics);
+        var model = result.GeneratedSources.Single(s => s.HintName != "CompiledModels.g.cs");
+        Snapshot.Match(model.SourceText.ToString(), new SnapshotNameExtension(name));
+    }
+
+    [Fact]
+    public void EveryTestSpecCompilesWithoutErrorsOrWarnings()
+    {
+        var specs = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Specs"), "*.json")
+            .Select(path => SpecFile(Path.GetFileNameWithoutExtension(path))).ToArray();
+        var (result, output) = GeneratorHarness.Run(specs);
+        Assert.Empty(result.Diagnostics);
+        Assert.Equal(specs.Length + 1, result.GeneratedSources.Length);
+        var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    [Fact]
+    public void AnUnrelatedEditLeavesEveryStepCached()
+    {
+        var driver = GeneratorHarness.CreateDriver(SpecFile("tiny_block"), SpecFile("tiny_vanilla"));
+        var compilation = GeneratorHarness.Compilation("class Placeholder {}");
+        driver = driver.RunGenerators(compilation);
+        driver = driver.RunGenerators(compilation.AddSyntaxTrees(Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("class Unrelated { int x; }")));
+        var result = driver.GetRunResult().Results.Single();
+
+        foreach (var step in new[] { TrackingNames.Parse, TrackingNames.Models, TrackingNames.Spec })
+        {
+            var outputs = result.TrackedSteps[step].SelectMany(s => s.Outputs).ToList();
+            Assert.NotEmpty(outputs);
+            Assert.All(outputs, o => Assert.True(
+                o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged,
+                $"step {step} output was {o.Reason}"));
+        }
+
+        Assert.All(result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs), o =>
+            Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"output was {o.Reason}"));
+    }
+
+    [Fact]
+    public void EditingOneSpecRegeneratesOnlyThatModel()
+    {
+        var (path, text) = SpecFile("tiny_vanilla");
+        var vanilla = new GeneratorHarness.SpecText(path, text);
+        var (blockPath, blockText) = SpecFile("tiny_block");
+        var driver = GeneratorHarness.CreateDriver(new GeneratorHarness.SpecText(blockPath, blockText), vanilla);
+        var compilation = GeneratorHarness.Compilation("class Placeholder {}");
+        driver = driver.RunGenerators(compilation);
+        driver = driver.ReplaceAdditionalText(vanilla, new GeneratorHarness.SpecText(path, text.Replace("\"layers\": 2", "\"layers\": 3")));
+        driver = driver.RunGenerators(compilation);
+        var reasons = driver.GetRunResult().Results.Single().TrackedSteps[TrackingNames.Spec].SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
+        Assert.Equal(1, reasons.Count(r => r == IncrementalStepRunReason.Unchanged));
+        Assert.Equal(1, reasons.Count(r => r is IncrementalStepRunReason.Modified or IncrementalStepRunReason.New));
+    }
+
+    /// <summary>The JIT compiles methods over 60,000 IL bytes without optimization; the largest paper model stays far below.</summary>
+    [Fact]
+    public void NoGeneratedMethodOfTheLargestModelApproachesTheJitLimits()
+    {
+        const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static
+            | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly;
+        var type = typeof(BlockMainB4_1_2bModel);
+        var methods = type.GetMethods(All).Cast<System.Reflection.MethodBase>().Concat(type.GetConstructors(All))
+            .Select(m => (m.Name, Size: m.GetMethodBody()?.GetILAsByteArray()?.Length ?? 0)).ToList();
+        Assert.Contains(methods, m => m.Name == "BlockLayer11");
+        var largest = methods.MaxBy(m => m.Size);
+        Assert.True(largest.Size < 30_000, $"{largest.Name} has {largest.Size} bytes of IL, more than half the JIT's 60,000-byte limit");
+    }
+}
