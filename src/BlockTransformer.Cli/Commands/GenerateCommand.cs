@@ -16,7 +16,7 @@ internal static class GenerateCommand
         var descriptor = ModelCatalog.Find(arguments.Value("--model"));
         var weights = arguments.Value("--weights");
         var weightsSeed = arguments.ULong("--weights-seed", 0);
-        var prompts = arguments.Values("--prompt-ids").Select((text, i) => ParseIds(text, i)).ToArray();
+        var prompts = arguments.Values("--prompt-ids").Select((text, i) => ParseIds(text, i, descriptor.Info.VocabSize)).ToArray();
         if (prompts.Length == 0)
         {
             throw new CliException("--prompt-ids \"1,2,3\" is required (repeat it for a batch).");
@@ -113,7 +113,8 @@ internal static class GenerateCommand
         return options;
     }
 
-    private static int[] ParseIds(string text, int index)
+    /// <summary>Parses "1,2,3" and checks every id against the vocabulary before any weights are loaded.</summary>
+    private static int[] ParseIds(string text, int index, int vocabSize)
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         if (parts.All(p => p.Length == 0))
@@ -121,9 +122,11 @@ internal static class GenerateCommand
             throw new CliException($"--prompt-ids #{index + 1} is empty; give at least one token id, e.g. \"1,2,3\".");
         }
 
-        return parts.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
-            ? id
-            : throw new CliException($"--prompt-ids #{index + 1}: '{p}' is not a token id (ids are non-negative integers separated by commas).")).ToArray();
+        return parts.Select(p => !int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+            ? throw new CliException($"--prompt-ids #{index + 1}: '{p}' is not a token id (ids are non-negative integers separated by commas).")
+            : id >= vocabSize
+            ? throw new CliException($"--prompt-ids #{index + 1}: token id {id}, outside the vocabulary 0..{vocabSize - 1}.")
+            : id).ToArray();
     }
 
     private static (int Id, float Logit)[] TopK(ReadOnlySpan<float> logits, int k)

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace BlockTransformer.Tests;
+
+/// <summary>The `bt` command, run as a separate process exactly as a user runs it.</summary>
+public class CliTests
+{
+    /// <summary>Paper Table 1 (brief §6.1): total and non-embedding parameters in millions.</summary>
+    public static TheoryData<string, double, double> PaperSizes => new()
+    {
+        { "block_main_b4_5", 33, 5 },
+        { "block_main_b4_19", 77, 19 },
+        { "block_main_b4_85", 170, 85 },
+        { "block_main_b4_300", 420, 302 },
+        { "block_main_b4_800", 1000, 805 },
+        { "block_main_b4_1.2b", 1400, 1200 },
+        { "vanilla_31", 31, 5 },
+        { "vanilla_70", 70, 19 },
+        { "vanilla_160", 160, 85 },
+        { "vanilla_410", 410, 302 },
+    };
+
+    /// <summary>
+    /// Counts must match the paper's within its rounding (half a unit of the last printed digit) or 3%,
+    /// whichever is looser: the paper prints 33M for a model whose tensors hold 33.8M.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PaperSizes))]
+    public void InfoParameterCountsMatchThePaper(string model, double totalMillions, double nonEmbeddingMillions)
+    {
+        var (code, output, _) = Bt("info", model, "--format", "json");
+        Assert.Equal(0, code);
+        using var json = JsonDocument.Parse(output);
+        AssertNear(totalMillions, json.RootElement.GetProperty("total_parameters").GetInt64() / 1e6);
+        AssertNear(nonEmbeddingMillions, json.RootElement.GetProperty("non_embedding_parameters").GetInt64() / 1e6);
+        Assert.True(json.RootElement.GetProperty("kv_cache_bytes_per_token").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void BlockKvCachePerTokenIsTheBlockDecodersPerPositionOverBlockLength()
+    {
+        using var json = JsonDocument.Parse(Bt("info", "block_main_b4_5", "--format", "json").Output);
+        // 3 layers × (K + V) × 256 dims × 4 bytes per block position, shared by L_B = 4 tokens.
+        Assert.Equal(3 * 2 * 256 * 4 / 4.0, json.RootElement.GetProperty("kv_cache_bytes_per_token").GetDouble());
+    }
+
+    [Fact]
+    public void GenerateJsonHasOneObjectPerPromptWithTopLogits()
+    {
+        var (code, output, error) = Bt("generate", "--model", "block_main_b4_5", "--prompt-ids", "1,2,3", "--prompt-ids", "7",
+            "--max-new-tokens", "6", "--format", "json", "--top-logits", "3");
+        Assert.True(code == 0, error);
+        Assert.Contains("seeded random weights", error);
+        using var json = JsonDocument.Parse(output);
+        var items = json.RootElement.EnumerateArray().ToList();
+        Assert.Equal(2, items.Count);
+        Assert.Equal([1, 2, 3], items[0].GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal([7], items[1].GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()));
+        foreach (var item in items)
+        {
+            var generated = item.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+            var top = item.GetProperty("top_logits").EnumerateArray().ToList();
+            Assert.Equal(6, generated.Count);
+            Assert.Equal(6, top.Count);
+            for (var step = 0; step < 6; step++)
+            {
+                var pairs = top[step].EnumerateArray().Select(p => (Id: p[0].GetInt32(), Logit: p[1].GetDouble())).ToList();
+                Assert.Equal(3, pairs.Count);
+                Assert.Equal(generated[step], pairs[0].Id); // greedy picks the top logit
+                Assert.True(pairs[0].Logit >= pairs[1].Logit && pairs[1].Logit >= pairs[2].Logit);
+            }
+        }
+    }
+
+    [Fact]
+    public void InitWeightsFileGivesTheSameTokensAsTheBuiltInSeededWeights()
+    {
+        var path = TestModels.TempPath("vanilla_31.safetensors");
+        Assert.Equal(0, Bt("init-weights", "--model", "vanilla_31", "--seed", "5", "--out", path).Code);
+        var fromFile = Bt("generate", "--model", "vanilla_31", "--weights", path, "--prompt-ids", "10,20,30", "--max-new-tokens", "5", "--format", "json");
+        var builtIn = Bt("generate", "--model", "vanilla_31", "--weights-seed", "5", "--prompt-ids", "10,20,30", "--max-new-tokens", "5", "--format", "json");
+        Assert.Equal(0, fromFile.Code);
+        Assert.Equal(builtIn.Output, fromFile.Output);
+        Assert.DoesNotContain("seeded random weights", fromFile.Error);
+    }
+
+    [Theory]
+    [InlineData("unknown model 'nope'", "generate", "--model", "nope", "--prompt-ids", "1")]
+    [InlineData("'x' is not a token id", "generate", "--model", "vanilla_31", "--prompt-ids", "1,x")]
+    [InlineData("token id 50304, outside the vocabulary", "generate", "--model", "vanilla_31", "--prompt-ids", "1,50304")]
+    [InlineData("is empty", "generate", "--model", "vanilla_31", "--prompt-ids", "")]
+    [InlineData("--prompt-ids \"1,2,3\" is required", "generate", "--model", "vanilla_31")]
+    [InlineData("file not found", "generate", "--model", "vanilla_31", "--weights", "/no/such.safetensors", "--prompt-ids", "1")]
+    [InlineData("unknown option --top-kk", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--top-kk", "3")]
+    [InlineData("--greedy cannot be combined", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--greedy", "--temperature", "0.7")]
+    [InlineData("--max-new-tokens must be an integer", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--max-new-tokens", "-3")]
+    [InlineData("unknown command 'frobnicate'", "frobnicate")]
+    public void BadInputPrintsOneClearLineAndFails(string expected, params string[] args)
+    {
+        var (code, output, error) = Bt(args);
+        Assert.Equal(1, code);
+        Assert.Empty(output);
+        Assert.Contains(expected, error);
+        Assert.StartsWith("bt: error: ", error);
+        Assert.Single(error.TrimEnd().Split('\n'));
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public void UnreadableWeightsFileIsAClearError()
+    {
+        var path = TestModels.TempPath("garbage.safetensors");
+        File.WriteAllText(path, "this is not a safetensors file");
+        var (code, _, error) = Bt("generate", "--model", "vanilla_31", "--weights", path, "--prompt-ids", "1");
+        Assert.Equal(1, code);
+        Assert.Contains("header length", error);
+    }
+
+    private static void AssertNear(double paper, double ours)
+    {
+        var digitsUnit = paper >= 1000 ? 100 : 1; // "1.0B"/"1.4B" are printed to 0.1B
+        var allowed = Math.Max(digitsUnit / 2.0, 0.03 * paper);
+        Assert.True(Math.Abs(paper - ours) <= allowed, $"paper {paper}M, ours {ours:F2}M (allowed ±{allowed:F2}M)");
+    }
+
+    internal static (int Code, string Output, string Error) Bt(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bt.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        return (process.ExitCode, output.Result, error.Result);
+    }
+}
