@@ -57,58 +57,96 @@ internal sealed class KernelEmitter
     }
 
     /// <summary>Σ a[i]·b[i] over a fixed length, with several accumulators to hide FMA latency.</summary>
-    public string Dot(int length) => Request($"Dot{length}", (w, name) =>
-    {
-        w.Line($"/// <summary>Σ a[i]·b[i] for i &lt; {length}.</summary>");
-        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static float {name}(float* a, float* b)"))
-        {
-            foreach (var flavor in VectorFlavor.All)
-            {
-                var vectors = length / flavor.Lanes;
-                if (vectors == 0)
-                {
-                    continue;
-                }
+    public string Dot(int length) => Reduction(
+        $"Dot{length}",
+        length,
+        $"Σ a[i]·b[i] for i &lt; {length}",
+        "float* a, float* b",
+        prologue: null,
+        (v, at, acc) => $"{v}.FusedMultiplyAdd({v}.Load(a + {at}), {v}.Load(b + {at}), {acc})",
+        at => $"a[{at}] * b[{at}]");
 
-                var accumulators = Math.Min(4, vectors);
-                var step = accumulators * flavor.Lanes;
-                var mainEnd = length / step * step;
-                using (w.Block($"if ({flavor.Type}.IsHardwareAccelerated)"))
+    /// <summary>Σ x[i] over a fixed length (LayerNorm mean).</summary>
+    public string Sum(int length) => Reduction(
+        $"Sum{length}",
+        length,
+        $"Σ x[i] for i &lt; {length}",
+        "float* x",
+        prologue: null,
+        (v, at, acc) => $"{acc} + {v}.Load(x + {at})",
+        at => $"x[{at}]");
+
+    /// <summary>Σ (x[i] − mean)² over a fixed length (LayerNorm variance, two-pass for accuracy).</summary>
+    public string SquaredDeviation(int length) => Reduction(
+        $"SquaredDeviation{length}",
+        length,
+        $"Σ (x[i] − mean)² for i &lt; {length}",
+        "float* x, float mean",
+        prologue: v => $"var m = {v}.Create(mean);",
+        (v, at, acc) => $"{v}.FusedMultiplyAdd({v}.Load(x + {at}) - m, {v}.Load(x + {at}) - m, {acc})",
+        at => $"(x[{at}] - mean) * (x[{at}] - mean)");
+
+    /// <summary>
+    /// A sum over a fixed length: per vector width, up to four accumulators over whole vectors, then
+    /// the remaining whole vectors, then a scalar tail only when the length needs one.
+    /// </summary>
+    private string Reduction(string name, int length, string summary, string parameters, Func<string, string>? prologue, Func<string, string, string, string> accumulate, Func<string, string> scalarTerm) =>
+        Request(name, (w, _) =>
+        {
+            w.Line($"/// <summary>{summary}.</summary>");
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (w.Block($"private static float {name}({parameters})"))
+            {
+                foreach (var flavor in VectorFlavor.All)
                 {
-                    for (var k = 0; k < accumulators; k++)
+                    var vectors = length / flavor.Lanes;
+                    if (vectors == 0)
                     {
-                        w.Line($"var acc{k} = {flavor.Zero};");
+                        continue;
                     }
 
-                    using (w.Block($"for (var i = 0; i < {mainEnd}; i += {step})"))
+                    var v = flavor.Type;
+                    var accumulators = Math.Min(4, vectors);
+                    var step = accumulators * flavor.Lanes;
+                    var mainEnd = length / step * step;
+                    using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                     {
+                        if (prologue is not null)
+                        {
+                            w.Line(prologue(v));
+                        }
+
                         for (var k = 0; k < accumulators; k++)
                         {
-                            var offset = k == 0 ? "i" : $"i + {k * flavor.Lanes}";
-                            w.Line($"acc{k} = {flavor.Type}.FusedMultiplyAdd({flavor.Type}.Load(a + {offset}), {flavor.Type}.Load(b + {offset}), acc{k});");
+                            w.Line($"var acc{k} = {flavor.Zero};");
                         }
+
+                        using (w.Block($"for (var i = 0; i < {mainEnd}; i += {step})"))
+                        {
+                            for (var k = 0; k < accumulators; k++)
+                            {
+                                w.Line($"acc{k} = {accumulate(v, k == 0 ? "i" : $"i + {k * flavor.Lanes}", "acc" + k)};");
+                            }
+                        }
+
+                        for (var i = mainEnd; i + flavor.Lanes <= length; i += flavor.Lanes)
+                        {
+                            w.Line($"acc0 = {accumulate(v, i.ToString(System.Globalization.CultureInfo.InvariantCulture), "acc0")};");
+                        }
+
+                        w.Line($"var sum = {v}.Sum({string.Join(" + ", Names("acc", accumulators))});");
+                        ScalarTail(w, vectors * flavor.Lanes, length, $"sum += {scalarTerm("i")};");
+                        w.Line("return sum;");
                     }
 
-                    for (var i = mainEnd; i + flavor.Lanes <= length; i += flavor.Lanes)
-                    {
-                        w.Line($"acc0 = {flavor.Type}.FusedMultiplyAdd({flavor.Type}.Load(a + {i}), {flavor.Type}.Load(b + {i}), acc0);");
-                    }
-
-                    var sum = string.Join(" + ", Names("acc", accumulators));
-                    w.Line($"var sum = {flavor.Type}.Sum({sum});");
-                    ScalarTail(w, vectors * flavor.Lanes, length, "sum += a[i] * b[i];");
-                    w.Line("return sum;");
+                    w.Line();
                 }
 
-                w.Line();
+                w.Line("var total = 0f;");
+                ScalarTail(w, 0, length, $"total += {scalarTerm("i")};");
+                w.Line("return total;");
             }
-
-            w.Line("var total = 0f;");
-            ScalarTail(w, 0, length, "total += a[i] * b[i];");
-            w.Line("return total;");
-        }
-    });
+        });
 
     /// <summary>y[i] += s·x[i] over a fixed length (attention's weighted sum of values).</summary>
     public string AddScaled(int length) => Request($"AddScaled{length}", (w, name) =>
@@ -124,38 +162,29 @@ internal sealed class KernelEmitter
     });
 
     /// <summary>LayerNorm over rows of a fixed width: (x - mean) / √(var + eps) · w + b; y may alias x.</summary>
-    public string LayerNorm(int width) => Request($"LayerNorm{width}", (w, name) =>
+    public string LayerNorm(int width)
     {
-        w.Line($"/// <summary>y = (x - mean) / √(var + eps) · weight + bias over rows of {width}; y may be x.</summary>");
-        using (w.Block($"private static void {name}(float* x, int rows, float* weight, float* bias, float* y, float eps)"))
+        var sum = Sum(width);
+        var deviation = SquaredDeviation(width);
+        return Request($"LayerNorm{width}", (w, name) =>
         {
-            w.Line($"const int Width = {width};");
-            using (w.Block("for (var r = 0; r < rows; r++)"))
+            w.Line($"/// <summary>y = (x - mean) / √(var + eps) · weight + bias over rows of {width}; y may be x.</summary>");
+            using (w.Block($"private static void {name}(float* x, int rows, float* weight, float* bias, float* y, float eps)"))
             {
-                w.Line("float* xr = x + ((long)r * Width);");
-                w.Line("float* yr = y + ((long)r * Width);");
-                w.Line("var sum = 0f;");
-                using (w.Block("for (var i = 0; i < Width; i++)"))
+                w.Line($"const int Width = {width};");
+                using (w.Block("for (var r = 0; r < rows; r++)"))
                 {
-                    w.Line("sum += xr[i];");
-                }
-
-                w.Line("var mean = sum / Width;");
-                w.Line("var squares = 0f;");
-                using (w.Block("for (var i = 0; i < Width; i++)"))
-                {
-                    w.Line("var centered = xr[i] - mean;");
-                    w.Line("squares += centered * centered;");
-                }
-
-                w.Line("var scale = 1f / MathF.Sqrt((squares / Width) + eps);");
-                using (w.Block("for (var i = 0; i < Width; i++)"))
-                {
-                    w.Line("yr[i] = ((xr[i] - mean) * scale * weight[i]) + bias[i];");
+                    w.Line("float* xr = x + ((long)r * Width);");
+                    w.Line("float* yr = y + ((long)r * Width);");
+                    w.Line($"var mean = {sum}(xr) / Width;");
+                    w.Line($"var scale = 1f / MathF.Sqrt(({deviation}(xr, mean) / Width) + eps);");
+                    VectorLoops(w, width, (flavor, i) =>
+                        $"(({flavor.Type}.Load(xr + {i}) - {flavor.Type}.Create(mean)) * scale * {flavor.Type}.Load(weight + {i}) + {flavor.Type}.Load(bias + {i})).Store(yr + {i});",
+                        "yr[i] = ((xr[i] - mean) * scale * weight[i]) + bias[i];");
                 }
             }
-        }
-    });
+        });
+    }
 
     /// <summary>Exact GELU in place over rows of a fixed width: x/2 · (1 + erf(x/√2)).</summary>
     public string Gelu(int width) => Request($"Gelu{width}", (w, name) =>
