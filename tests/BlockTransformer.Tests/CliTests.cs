@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace BlockTransformer.Tests;
@@ -124,19 +123,6 @@ public class CliTests
         Assert.True(Math.Abs(paper - ours) <= allowed, $"paper {paper}M, ours {ours:F2}M (allowed ±{allowed:F2}M)");
     }
 
-    internal static (int Code, string Output, string Error) Bt(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bt.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result, error.Result);
-    }
+    internal static (int Code, string Output, string Error) Bt(params string[] args) =>
+        TestProcess.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "bt.dll"), .. args]);
 }
