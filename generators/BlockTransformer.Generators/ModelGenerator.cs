@@ -20,6 +20,9 @@ public sealed class ModelGenerator : IIncrementalGenerator
 {
     public const string SpecMetadata = "build_metadata.AdditionalFiles.BlockTransformerModel";
 
+    /// <summary>MSBuild property BlockTransformerEmbedSources=true adds each model's source as a string, for snapshot tests.</summary>
+    public const string EmbedSourcesProperty = "build_property.BlockTransformerEmbedSources";
+
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
         var parsed = context.AdditionalTextsProvider
@@ -36,18 +39,25 @@ public sealed class ModelGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(parsed, static (output, spec) => Report(output, spec.Diagnostics));
         context.RegisterSourceOutput(models.Select(static (set, _) => set.Diagnostics), static (output, diagnostics) => Report(output, diagnostics));
 
+        var embedSources = context.AnalyzerConfigOptionsProvider.Select(static (options, _) =>
+            options.GlobalOptions.TryGetValue(EmbedSourcesProperty, out var flag) && string.Equals(flag, "true", StringComparison.OrdinalIgnoreCase));
         var specs = models.SelectMany(static (set, _) => set.Specs).WithTrackingName(TrackingNames.Spec);
-        context.RegisterSourceOutput(specs, static (output, spec) =>
-            Emit(output, spec, $"{spec.TypeName}.g.cs", () => ModelEmitter.Emit(spec)));
+        context.RegisterSourceOutput(specs.Combine(embedSources), static (output, pair) =>
+            Emit(output, pair.Left, pair.Right));
         context.RegisterSourceOutput(models.Select(static (set, _) => set.Specs), static (output, all) =>
             output.AddSource("CompiledModels.g.cs", CatalogEmitter.Emit(all)));
     }
 
-    private static void Emit(SourceProductionContext output, ModelSpec spec, string hintName, Func<string> emit)
+    private static void Emit(SourceProductionContext output, ModelSpec spec, bool embedSource)
     {
         try
         {
-            output.AddSource(hintName, emit());
+            var source = ModelEmitter.Emit(spec);
+            output.AddSource($"{spec.TypeName}.g.cs", source);
+            if (embedSource)
+            {
+                output.AddSource($"{spec.TypeName}.Source.g.cs", ModelEmitter.EmitSourceConstant(spec, source));
+            }
         }
         catch (Exception e)
         {

@@ -23,6 +23,16 @@ public class GeneratorOutputTests
         Snapshot.Match(model.SourceText.ToString(), new SnapshotNameExtension(name));
     }
 
+    /// <summary>The user-facing snapshot helper: a model's GeneratedSource is exactly what the generator emitted.</summary>
+    [Fact]
+    public void EmbeddedGeneratedSourceIsTheEmittedModel()
+    {
+        var (result, _) = GeneratorHarness.Run(SpecFile("tiny_vanilla"));
+        var emitted = result.GeneratedSources.Single(s => s.HintName == "TinyVanillaModel.g.cs").SourceText.ToString();
+        Assert.Equal(BlockTransformer.Models.TinyVanillaModel.GeneratedSource, emitted);
+        Assert.Contains("private static void Linear96x32(", BlockTransformer.Models.TinyVanillaModel.GeneratedSource);
+    }
+
     [Fact]
     public void EveryTestSpecCompilesWithoutErrorsOrWarnings()
     {
