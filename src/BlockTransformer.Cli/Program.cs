@@ -10,8 +10,9 @@ try
         "info" => InfoCommands.Info(args[1..]),
         "init-weights" => InitWeightsCommand.Run(args[1..]),
         "generate" => GenerateCommand.Run(args[1..]),
+        "bench" => BenchCommand.Run(args[1..]),
         null or "help" or "--help" or "-h" => Usage(Console.Out, 0),
-        var unknown => throw new CliException($"unknown command '{unknown}'. Commands: list, info, init-weights, generate."),
+        var unknown => throw new CliException($"unknown command '{unknown}'. Commands: list, info, init-weights, generate, bench."),
     };
 }
 catch (Exception e) when (e is CliException or ArgumentException or SafeTensorsException or IOException or UnauthorizedAccessException)
@@ -31,6 +32,9 @@ static int Usage(TextWriter writer, int code)
           bt generate --model NAME [--weights FILE] --prompt-ids "1,2,3" [--prompt-ids …] --max-new-tokens N
                       [--greedy | --temperature T --top-k K --top-p P --seed S] [--positions training|reference]
                       [--format text|json] [--top-logits K] [--weights-seed S] [--keep-going-after-eos]
+          bt bench (--model NAME | --pair A:B | --sweep A,B,…) [--setting prefill-heavy|decode-heavy|all | --prompt-len N --gen-len N]
+                   [--batch 1,8,64 | --memory-budget 8GiB] [--repeat N] [--format table|json|csv]
+                   [--calibrate] [--peak-gflops X --bandwidth-gbs Y] [--seed S]
         """);
     return code;
 }

@@ -18,6 +18,7 @@ public sealed unsafe class AlignedBuffer : IDisposable
         Length = length;
         pointer = (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(1, length) * sizeof(float), Alignment);
         NativeMemory.Clear(pointer, (nuint)length * sizeof(float));
+        NativeMemoryStats.Add(length * sizeof(float));
     }
 
     ~AlignedBuffer() => Free();
@@ -41,6 +42,7 @@ public sealed unsafe class AlignedBuffer : IDisposable
         {
             NativeMemory.AlignedFree(pointer);
             pointer = null;
+            NativeMemoryStats.Add(-Length * sizeof(float));
         }
     }
 }

@@ -126,6 +126,7 @@ internal sealed class DecoderEmitter
         w.Line($"/// {p} decoder attention for one layer: RoPE on q and k, store each row's K and V at its cache slot,");
         w.Line($"/// then per row and head softmax(q·Kᵀ/√d_h)·V over slots 0..slot of the row's own sequence (causal).");
         w.Line($"/// </summary>");
+        w.Line(KernelEmitter.Optimized);
         using (w.Block($"private void {p}Attention(float* qkv, DecoderRows rows, KvCache cache, int layer, float* output)"))
         {
             w.Line("var n = rows.Count;");
@@ -148,7 +149,7 @@ internal sealed class DecoderEmitter
             }
 
             w.Line();
-            using (w.Block($"Parallelism.For(n * {p}Heads, (long){p}HeadDim * {p}MaxContext, (start, end) =>", "});"))
+            using (w.Block($"Parallelism.For(n * {p}Heads, (long){p}HeadDim * {p}MaxContext, {KernelEmitter.Optimized} (start, end) =>", "});"))
             {
                 w.Line($"float* scores = stackalloc float[{p}MaxContext];");
                 using (w.Block("for (var item = start; item < end; item++)"))
@@ -160,6 +161,7 @@ internal sealed class DecoderEmitter
 
         w.Line();
         w.Line($"/// <summary>One query head of one row: scores, softmax (max-subtracted) and the weighted sum of values.</summary>");
+        w.Line(KernelEmitter.Optimized);
         using (w.Block($"private static void {p}AttendHead(float* qkv, DecoderRows rows, KvCache cache, int layer, int r, int h, float* scores, float* output)"))
         {
             w.Line($"var group = h / {p}GroupSize;");
@@ -195,6 +197,7 @@ internal sealed class DecoderEmitter
     {
         var rotate = kernels.RotateHalf(S.RotaryDims);
         w.Line($"/// <summary>RoPE at <paramref name=\"position\"/> on every query head and every K head of one fused QKV row.</summary>");
+        w.Line(KernelEmitter.Optimized);
         using (w.Block($"private void {p}Rotary(float* row, int position)"))
         {
             w.Line($"float* cos = {part.RotaryTable}.Pointer + ((long)position * ({p}RotaryDims / 2));");

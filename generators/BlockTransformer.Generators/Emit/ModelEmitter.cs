@@ -146,7 +146,7 @@ internal static class ModelEmitter
         w.Line("private readonly System.Collections.Generic.List<AlignedBuffer> owned = new();");
         foreach (var weight in weights)
         {
-            w.Line($"private readonly AlignedBuffer {weight.Field}; // {weight.TensorName} [{string.Join(", ", weight.Shape)}]");
+            w.Line($"private readonly AlignedBuffer {weight.Field}; // {weight.TensorName} [{string.Join(", ", weight.Shape)}]{(weight.Packed ? ", packed in panels" : string.Empty)}");
         }
 
         var parts = new[] { blockPart, tokenPart }.Where(part => part is not null && part.Spec.RotaryDims > 0).Select(part => part!).ToList();
@@ -160,7 +160,9 @@ internal static class ModelEmitter
         {
             foreach (var weight in weights)
             {
-                w.Line($"{weight.Field} = Own(weights.Take(\"{weight.TensorName}\"));");
+                w.Line(weight.Packed
+                    ? $"{weight.Field} = Own(Packing.ToPanels(weights.Take(\"{weight.TensorName}\"), {weight.Shape[0]}, {weight.Shape[1]}));"
+                    : $"{weight.Field} = Own(weights.Take(\"{weight.TensorName}\"));");
             }
 
             foreach (var part in parts)

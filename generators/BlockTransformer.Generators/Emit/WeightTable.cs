@@ -3,8 +3,15 @@ using BlockTransformer.Generators.Model;
 
 namespace BlockTransformer.Generators.Emit;
 
-/// <summary>One checkpoint tensor: official name, the generated field that holds it, and its shape.</summary>
-internal sealed record Weight(string TensorName, string Field, long[] Shape);
+/// <summary>
+/// One checkpoint tensor: official name, the generated field that holds it, and its shape. Matrices
+/// multiplied by the linear kernels are <see cref="Packed"/>: repacked into 16-output panels on load.
+/// </summary>
+internal sealed record Weight(string TensorName, string Field, long[] Shape, bool Packed = false)
+{
+    /// <summary>A linear layer's [out, in] weight (trailing kernel dims of size 1 ignored), packed on load.</summary>
+    public static Weight Linear(string tensorName, string field, params long[] shape) => new(tensorName, field, shape, Packed: true);
+}
 
 /// <summary>A decoder stack as the emitter sees it: C# name prefix, checkpoint key prefix and sizes.</summary>
 internal sealed record DecoderPart(string Prefix, string FieldPrefix, string TensorPrefix, DecoderSpec Spec)
@@ -51,16 +58,16 @@ internal static class WeightTable
             AddStack(weights, block);
             weights.Add(new Weight("token_decoder.gpt_neox.embed_in.weight", EmbedIn(spec), new long[] { vocab, tokens.Spec.Hidden }));
             AddStack(weights, tokens);
-            weights.Add(new Weight("token_decoder.embed_out.weight", EmbedOut(spec), new long[] { vocab, tokens.Spec.Hidden }));
+            weights.Add(Weight.Linear("token_decoder.embed_out.weight", EmbedOut(spec), vocab, tokens.Spec.Hidden));
             var prefixWidth = (long)spec.Block.PrefixLength * tokens.Spec.Hidden;
-            weights.Add(new Weight("token_decoder.expansion_layer.weight", "expansionWeight", new long[] { prefixWidth, block.Spec.Hidden, 1 }));
+            weights.Add(Weight.Linear("token_decoder.expansion_layer.weight", "expansionWeight", prefixWidth, block.Spec.Hidden, 1));
             weights.Add(new Weight("token_decoder.expansion_layer.bias", "expansionBias", new long[] { prefixWidth }));
         }
         else
         {
             weights.Add(new Weight("gpt_neox.embed_in.weight", EmbedIn(spec), new long[] { vocab, tokens.Spec.Hidden }));
             AddStack(weights, tokens);
-            weights.Add(new Weight("embed_out.weight", EmbedOut(spec), new long[] { vocab, tokens.Spec.Hidden }));
+            weights.Add(Weight.Linear("embed_out.weight", EmbedOut(spec), vocab, tokens.Spec.Hidden));
         }
 
         return weights;
@@ -74,17 +81,19 @@ internal static class WeightTable
             var layer = $"{part.TensorPrefix}layers.{i}.";
             void Add(string name, string field, params long[] shape) =>
                 weights.Add(new Weight(layer + name, part.LayerField(i, field), shape));
+            void AddLinear(string name, string field, params long[] shape) =>
+                weights.Add(Weight.Linear(layer + name, part.LayerField(i, field), shape));
             Add("input_layernorm.weight", "InputNormWeight", s.Hidden);
             Add("input_layernorm.bias", "InputNormBias", s.Hidden);
             Add("post_attention_layernorm.weight", "PostAttentionNormWeight", s.Hidden);
             Add("post_attention_layernorm.bias", "PostAttentionNormBias", s.Hidden);
-            Add("attention.query_key_value.weight", "QkvWeight", s.QkvWidth, s.Hidden);
+            AddLinear("attention.query_key_value.weight", "QkvWeight", s.QkvWidth, s.Hidden);
             Add("attention.query_key_value.bias", "QkvBias", s.QkvWidth);
-            Add("attention.dense.weight", "DenseWeight", s.Hidden, s.Hidden);
+            AddLinear("attention.dense.weight", "DenseWeight", s.Hidden, s.Hidden);
             Add("attention.dense.bias", "DenseBias", s.Hidden);
-            Add("mlp.dense_h_to_4h.weight", "UpWeight", s.Intermediate, s.Hidden);
+            AddLinear("mlp.dense_h_to_4h.weight", "UpWeight", s.Intermediate, s.Hidden);
             Add("mlp.dense_h_to_4h.bias", "UpBias", s.Intermediate);
-            Add("mlp.dense_4h_to_h.weight", "DownWeight", s.Hidden, s.Intermediate);
+            AddLinear("mlp.dense_4h_to_h.weight", "DownWeight", s.Hidden, s.Intermediate);
             Add("mlp.dense_4h_to_h.bias", "DownBias", s.Hidden);
         }
 

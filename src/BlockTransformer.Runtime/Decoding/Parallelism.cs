@@ -6,8 +6,9 @@ public static class Parallelism
     /// <summary>Below this many multiply-adds a kernel runs on the calling thread.</summary>
     public const long MinParallelWork = 1 << 16;
 
-    /// <summary>Threads a kernel may use; defaults to the core count.</summary>
-    public static int MaxThreads { get; set; } = Environment.ProcessorCount;
+    /// <summary>Threads a kernel may use; defaults to the core count, or to the BT_THREADS environment variable.</summary>
+    public static int MaxThreads { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("BT_THREADS"), out var threads) && threads > 0 ? threads : Environment.ProcessorCount;
 
     /// <summary>Runs body(start, end) over [0, count) in contiguous chunks, one per thread.</summary>
     public static void For(int count, long workPerItem, Action<int, int> body)

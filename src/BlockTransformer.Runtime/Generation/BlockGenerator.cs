@@ -57,6 +57,8 @@ public sealed class BlockGenerator : TextGenerator
             x[^blockDecoder.Hidden..].CopyTo(contexts.Slice(b * blockDecoder.Hidden, blockDecoder.Hidden));
         }
 
+        state.PrefillDone();
+
         // §3.4 decode loop: one block per round, every running sequence in one batch.
         var nextBlock = (int[])promptBlocks.Clone();
         var running = Enumerable.Range(0, batch).ToList();

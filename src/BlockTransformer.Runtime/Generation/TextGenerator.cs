@@ -12,6 +12,9 @@ public abstract class TextGenerator
 
     public ILanguageModel Model { get; }
 
+    /// <summary>Prefill and decode wall time of the last <see cref="Generate"/> call.</summary>
+    public GenerationTimings LastTimings { get; private set; } = new(TimeSpan.Zero, TimeSpan.Zero);
+
     public static TextGenerator For(ILanguageModel model) => model switch
     {
         IBlockTransformerModel block => new BlockGenerator(block),
@@ -55,6 +58,7 @@ public abstract class TextGenerator
             Run(state);
         }
 
+        LastTimings = state.Timings();
         return state.Results();
     }
 
@@ -94,6 +98,8 @@ public sealed class GenerationState
     private readonly TokenCallback? onToken;
     private readonly Sampler[] samplers;
     private readonly List<int>[] generated;
+    private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
+    private TimeSpan prefill;
 
     public GenerationState(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken, int vocabSize)
     {
@@ -106,6 +112,11 @@ public sealed class GenerationState
     }
 
     public IReadOnlyList<int[]> Prompts { get; }
+
+    /// <summary>Called by a generator when every prompt has been prefilled (the first tokens may already exist).</summary>
+    public void PrefillDone() => prefill = clock.Elapsed;
+
+    public GenerationTimings Timings() => new(prefill, clock.Elapsed - prefill);
 
     public GenerationOptions Options { get; }
 
@@ -130,4 +141,10 @@ public sealed class GenerationState
     public GenerationResult[] Results() => Enumerable.Range(0, BatchSize)
         .Select(i => new GenerationResult(Prompts[i], generated[i], Stopped[i]))
         .ToArray();
+}
+
+/// <summary>Where a generate call spent its time: prompt processing, then token-by-token decoding.</summary>
+public sealed record GenerationTimings(TimeSpan Prefill, TimeSpan Decode)
+{
+    public TimeSpan Total => Prefill + Decode;
 }

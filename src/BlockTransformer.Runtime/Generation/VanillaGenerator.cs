@@ -41,6 +41,7 @@ public sealed class VanillaGenerator : TextGenerator
             Sample(state, [b], x[^d..]);
         }
 
+        state.PrefillDone();
         var running = Enumerable.Range(0, batch).ToList();
         for (var step = 1; step < maxNew; step++)
         {

@@ -1,0 +1,239 @@
+using System.Globalization;
+using BlockTransformer.Runtime;
+
+namespace BlockTransformer.Cli;
+
+/// <summary>
+/// `bt bench`: the paper's throughput method (brief §7) on this machine. Seeded random weights,
+/// uniformly random prompts, EOS off, greedy; throughput = generated tokens / wall time of the whole
+/// generate call, warm-up first, median of the repeats; models of a pair or sweep alternate in one process.
+/// </summary>
+internal static class BenchCommand
+{
+    public static int Run(string[] args)
+    {
+        var arguments = new Arguments(args, new HashSet<string> { "--calibrate" });
+        var calibrateOnly = arguments.Has("--calibrate");
+        var models = Models(arguments);
+        var settings = Settings(arguments);
+        var batches = arguments.Value("--batch") is { } batchText ? ParseBatches(batchText) : null;
+        var budget = arguments.Value("--memory-budget") is { } budgetText ? ByteSize.Parse(budgetText) : (long?)null;
+        var repeats = arguments.Int("--repeat", 3, min: 1);
+        var seed = arguments.ULong("--seed", 0);
+        var format = arguments.Value("--format") ?? "table";
+        var peaksFlops = arguments.Float("--peak-gflops");
+        var peaksBandwidth = arguments.Float("--bandwidth-gbs");
+        arguments.RejectUnknown("bench");
+        if (format is not ("table" or "json" or "csv"))
+        {
+            throw new CliException($"--format must be table, json or csv, got '{format}'.");
+        }
+
+        if (batches is not null && budget is not null)
+        {
+            throw new CliException("give either --batch or --memory-budget, not both.");
+        }
+
+        var peaks = MachineCalibration.Load(calibrateOnly, peaksFlops, peaksBandwidth);
+        if (calibrateOnly && models.Count == 0)
+        {
+            return 0;
+        }
+
+        if (models.Count == 0)
+        {
+            throw new CliException("name what to measure: --model NAME, --pair A:B or --sweep A,B,C.");
+        }
+
+        var runner = new BenchRunner(models, repeats, seed, peaks, new Progress());
+        var results = new List<BenchResult>();
+        var pairs = new List<PairRatio>();
+        foreach (var setting in settings)
+        {
+            var points = runner.Measure(setting, batches ?? [1], budget);
+            results.AddRange(points);
+            if (arguments.Has("--pair") && models.Count == 2)
+            {
+                var best = models.Select(m => points.Where(p => p.Model == m.Info.Name).Max(p => p.TokensPerSecond)).ToArray();
+                pairs.Add(new PairRatio(models[0].Info.Name, models[1].Info.Name, setting, best[0] / best[1]));
+            }
+        }
+
+        BenchOutput.Write(format, results, pairs, peaks);
+        return 0;
+    }
+
+    private static List<ModelDescriptor> Models(Arguments arguments)
+    {
+        var names = new List<string>();
+        if (arguments.Value("--model") is { } model)
+        {
+            names.Add(model);
+        }
+
+        if (arguments.Value("--pair") is { } pair)
+        {
+            var parts = pair.Split(':');
+            names.AddRange(parts.Length == 2 ? parts : throw new CliException($"--pair must be FIRST:SECOND, got '{pair}'."));
+        }
+
+        if (arguments.Value("--sweep") is { } sweep)
+        {
+            names.AddRange(sweep.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+
+        return names.Select(ModelCatalog.Find).ToList();
+    }
+
+    private static List<BenchSetting> Settings(Arguments arguments)
+    {
+        var prompt = arguments.Value("--prompt-len");
+        var gen = arguments.Value("--gen-len");
+        var setting = arguments.Value("--setting");
+        if (prompt is not null || gen is not null)
+        {
+            if (setting is not null)
+            {
+                throw new CliException("give either --setting or --prompt-len/--gen-len, not both.");
+            }
+
+            var p = arguments.Int("--prompt-len", 128, min: 1);
+            var g = arguments.Int("--gen-len", 128, min: 1);
+            return [new BenchSetting($"{p}->{g}", p, g)];
+        }
+
+        return (setting ?? "all") switch
+        {
+            "prefill-heavy" => [BenchSetting.PrefillHeavy],
+            "decode-heavy" => [BenchSetting.DecodeHeavy],
+            "all" => [BenchSetting.PrefillHeavy, BenchSetting.DecodeHeavy],
+            var other => throw new CliException($"--setting must be prefill-heavy, decode-heavy or all, got '{other}'."),
+        };
+    }
+
+    private static int[] ParseBatches(string text) => text.Split(',', StringSplitOptions.TrimEntries)
+        .Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var b) && b > 0
+            ? b
+            : throw new CliException($"--batch must be positive integers separated by commas, got '{text}'."))
+        .ToArray();
+}
+
+/// <summary>Status lines on stderr: rewritten in place on a terminal, one per step otherwise.</summary>
+internal sealed class Progress
+{
+    private readonly bool terminal = !Console.IsErrorRedirected;
+
+    public void Report(string status)
+    {
+        if (terminal)
+        {
+            Console.Error.Write($"\r\u001b[K{status}");
+        }
+        else
+        {
+            Console.Error.WriteLine(status);
+        }
+    }
+
+    public void Done()
+    {
+        if (terminal)
+        {
+            Console.Error.Write("\r\u001b[K");
+        }
+    }
+}
+
+/// <summary>Runs the measurements of one setting for every model, alternating models within each repeat.</summary>
+internal sealed class BenchRunner(List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, Progress progress)
+{
+    public List<BenchResult> Measure(BenchSetting setting, int[] batches, long? budget)
+    {
+        var models = descriptors.Select(d => d.CreateRandom(seed, d.DefaultDType)).ToList();
+        try
+        {
+            // Memory per sample = slope of peak native memory between batch 1 and 2 (paper §7); these
+            // two runs are also the warm-up.
+            var perSample = models.Select(m => MemoryPerSample(m, setting)).ToList();
+            var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(budget.Value, perSample[i])]).ToList();
+            var times = models.Select(_ => new Dictionary<int, List<(double Total, GenerationTimings Timings)>>()).ToList();
+            for (var repeat = 0; repeat < repeats; repeat++)
+            {
+                for (var m = 0; m < models.Count; m++)
+                {
+                    foreach (var batch in plan[m])
+                    {
+                        progress.Report($"[{setting.Name}] {models[m].Info.Name} batch {batch}, run {repeat + 1}/{repeats}");
+                        var timings = Run(models[m], setting, batch, (ulong)repeat);
+                        (times[m].TryGetValue(batch, out var list) ? list : times[m][batch] = []).Add((timings.Total.TotalSeconds, timings));
+                    }
+                }
+            }
+
+            progress.Done();
+            return models.SelectMany((model, m) => times[m].Select(entry =>
+            {
+                var median = entry.Value.OrderBy(t => t.Total).ElementAt(entry.Value.Count / 2).Timings;
+                var info = model.Info;
+                return new BenchResult(
+                    info.Name,
+                    setting,
+                    entry.Key,
+                    (double)entry.Key * setting.GenLength / median.Total.TotalSeconds,
+                    median.Prefill.TotalSeconds,
+                    median.Decode.TotalSeconds,
+                    perSample[m].Slope,
+                    KvBytes(info, setting, entry.Key),
+                    CostModel.Generation(info, setting.PromptLength, setting.GenLength, entry.Key, peaks));
+            })).ToList();
+        }
+        finally
+        {
+            models.ForEach(m => m.Dispose());
+        }
+    }
+
+    private (long Slope, long Intercept) MemoryPerSample(ILanguageModel model, BenchSetting setting)
+    {
+        var peaks = new long[2];
+        for (var batch = 1; batch <= 2; batch++)
+        {
+            progress.Report($"[{setting.Name}] {model.Info.Name} warm-up and memory at batch {batch}");
+            var before = NativeMemoryStats.CurrentBytes;
+            NativeMemoryStats.ResetPeak();
+            Run(model, setting, batch, 1000);
+            peaks[batch - 1] = NativeMemoryStats.PeakBytes - before;
+        }
+
+        var slope = Math.Max(1, peaks[1] - peaks[0]);
+        return (slope, peaks[0] - slope);
+    }
+
+    private static int LargestBatch(long budget, (long Slope, long Intercept) memory)
+    {
+        var fits = (budget - NativeMemoryStats.CurrentBytes - memory.Intercept) / memory.Slope;
+        if (fits < 1)
+        {
+            throw new CliException($"not even batch 1 fits in the memory budget ({budget / (1 << 20)} MiB, the weights alone hold {NativeMemoryStats.CurrentBytes / (1 << 20)} MiB).");
+        }
+
+        return (int)(fits >= 16 ? fits / 8 * 8 : fits);
+    }
+
+    private static GenerationTimings Run(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed)
+    {
+        var random = new SplitMix64(promptSeed * 7919 + 17);
+        var prompts = Enumerable.Range(0, batch)
+            .Select(_ => Enumerable.Range(0, setting.PromptLength).Select(_ => (int)(random.Next() % (ulong)model.Info.VocabSize)).ToArray())
+            .ToArray();
+        var generator = TextGenerator.For(model);
+        generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false });
+        return generator.LastTimings;
+    }
+
+    /// <summary>KV-cache bytes the generators allocate for this batch (f32).</summary>
+    private static long KvBytes(ModelInfo info, BenchSetting setting, int batch) => info.Kind == ModelKind.Block
+        ? (batch * (long)((setting.PromptLength + info.BlockLength - 1) / info.BlockLength + ((setting.GenLength + info.BlockLength - 1) / info.BlockLength) - 1) * info.BlockDecoder!.KvBytesPerPosition)
+            + (batch * info.TokenDecoderCacheBytes)
+        : batch * (long)(setting.PromptLength + setting.GenLength - 1) * info.Decoder.KvBytesPerPosition;
+}

@@ -1,0 +1,61 @@
+using System.Globalization;
+using BlockTransformer.Runtime;
+
+namespace BlockTransformer.Cli;
+
+/// <summary>
+/// This machine's peak FLOP/s and bandwidth for the cost model: given on the command line, read from
+/// the cache written by `bt bench --calibrate`, or measured once and cached.
+/// </summary>
+internal static class MachineCalibration
+{
+    private static string CachePath => Path.Combine(
+        Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
+        "blocktransformer",
+        "machine-peaks.txt");
+
+    public static MachinePeaks Load(bool recalibrate, float? gflops, float? bandwidthGbs)
+    {
+        if (gflops is not null || bandwidthGbs is not null)
+        {
+            if (gflops is not > 0 || bandwidthGbs is not > 0)
+            {
+                throw new CliException("give both --peak-gflops and --bandwidth-gbs, as positive numbers.");
+            }
+
+            return new MachinePeaks(gflops.Value * 1e9, bandwidthGbs.Value * 1e9);
+        }
+
+        if (!recalibrate && TryRead(out var cached))
+        {
+            return cached;
+        }
+
+        Console.Error.WriteLine("bt: measuring this machine's FMA peak and memory bandwidth (cached for later runs)...");
+        var peaks = Calibration.Measure();
+        Directory.CreateDirectory(Path.GetDirectoryName(CachePath)!);
+        File.WriteAllText(CachePath, string.Create(CultureInfo.InvariantCulture, $"{peaks.FlopsPerSecond} {peaks.BytesPerSecond}\n"));
+        Console.Error.WriteLine($"bt: peak {peaks.FlopsPerSecond / 1e9:F1} GFLOP/s (fp32 FMA, {Parallelism.MaxThreads} threads), bandwidth {peaks.BytesPerSecond / 1e9:F1} GB/s (triad); saved to {CachePath}");
+        return peaks;
+    }
+
+    private static bool TryRead(out MachinePeaks peaks)
+    {
+        peaks = new MachinePeaks(0, 0);
+        if (!File.Exists(CachePath))
+        {
+            return false;
+        }
+
+        var parts = File.ReadAllText(CachePath).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 2
+            && double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var flops) && flops > 0
+            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var bytes) && bytes > 0)
+        {
+            peaks = new MachinePeaks(flops, bytes);
+            return true;
+        }
+
+        return false;
+    }
+}
