@@ -39,6 +39,7 @@ internal sealed class DecoderEmitter
         Const(w, "int", "Intermediate", S.Intermediate);
         Const(w, "int", "RotaryDims", S.RotaryDims);
         Const(w, "int", "MaxContext", S.MaxContext);
+        Const(w, "int", "QueryTile", 16, "rows per attention work item");
         Const(w, "double", "RotaryBase", Literal(S.RotaryBase) + "d");
         Const(w, "float", "LayerNormEps", Literal(S.LayerNormEps) + "f");
         Const(w, "float", "AttentionScale", Literal(1.0 / System.Math.Sqrt(S.HeadDim)) + "f", "1/√d_h");
@@ -49,7 +50,7 @@ internal sealed class DecoderEmitter
         w.Line($"/// <summary>{summary} Works in place: input embeddings in <paramref name=\"hidden\"/>, final_layer_norm outputs out.</summary>");
         using (w.Block($"public void {part.ForwardMethod}(Span<float> hidden, DecoderRows rows, KvCache cache, Scratch scratch)"))
         {
-            w.Line($"rows.Validate(hidden.Length, {p}Hidden, cache, {p}Layers, {p}KvDim, {p}MaxContext);");
+            w.Line($"rows.Validate(hidden.Length, {p}Hidden, cache, {p}Layers, {p}KvHeads, {p}HeadDim, {p}MaxContext);");
             using (w.Block("fixed (float* x = hidden)"))
             {
                 for (var i = 0; i < S.Layers; i++)
@@ -120,8 +121,8 @@ internal sealed class DecoderEmitter
 
     private void EmitAttention(SourceWriter w)
     {
-        var dot = kernels.Dot(S.HeadDim);
-        var addScaled = kernels.AddScaled(S.HeadDim);
+        var keyScores = kernels.PanelRow(S.HeadDim);
+        var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim);
         w.Line($"/// <summary>");
         w.Line($"/// {p} decoder attention for one layer: RoPE on q and k, store each row's K and V at its cache slot,");
         w.Line($"/// then per row and head softmax(q·Kᵀ/√d_h)·V over slots 0..slot of the row's own sequence (causal).");
@@ -138,43 +139,59 @@ internal sealed class DecoderEmitter
                     w.Line($"{p}Rotary(row, rows.Position(r));");
                 }
 
-                w.Line($"float* keys = cache.Keys(rows.Sequence(r), layer) + ((long)rows.Slot(r) * {p}KvDim);");
-                w.Line($"float* values = cache.Values(rows.Sequence(r), layer) + ((long)rows.Slot(r) * {p}KvDim);");
+                w.Line("var slot = rows.Slot(r);");
                 using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
                 {
                     w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim);");
-                    w.Line($"new ReadOnlySpan<float>(k, {p}HeadDim).CopyTo(new Span<float>(keys + (g * {p}HeadDim), {p}HeadDim));");
-                    w.Line($"new ReadOnlySpan<float>(k + {p}HeadDim, {p}HeadDim).CopyTo(new Span<float>(values + (g * {p}HeadDim), {p}HeadDim));");
+                    w.Line($"float* keys = cache.Keys(rows.Sequence(r), layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
+                    using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
+                    {
+                        w.Line("keys[d * KvCache.KeyBlock] = k[d];");
+                    }
+
+                    w.Line($"new ReadOnlySpan<float>(k + {p}HeadDim, {p}HeadDim).CopyTo(new Span<float>(cache.Values(rows.Sequence(r), layer, g) + ((long)slot * {p}HeadDim), {p}HeadDim));");
                 }
             }
 
             w.Line();
-            using (w.Block($"Parallelism.For(n * {p}Heads, (long){p}HeadDim * {p}MaxContext, {KernelEmitter.Optimized} (start, end) =>", "});"))
+            w.Line($"// Work items are (chunk of up to {p}QueryTile consecutive rows, head): in prefill the rows of a chunk");
+            w.Line("// belong to one sequence, so the thread finds that head's K/V rows warm in cache for every query.");
+            w.Line($"var chunks = (n + {p}QueryTile - 1) / {p}QueryTile;");
+            using (w.Block($"Parallelism.For(chunks * {p}Heads, (long){p}QueryTile * {p}HeadDim * {p}MaxContext, {KernelEmitter.Optimized} (start, end) =>", "});"))
             {
-                w.Line($"float* scores = stackalloc float[{p}MaxContext];");
+                w.Line($"float* scores = stackalloc float[{p}MaxContext + KvCache.KeyBlock];");
                 using (w.Block("for (var item = start; item < end; item++)"))
                 {
-                    w.Line($"{p}AttendHead(qkv, rows, cache, layer, item / {p}Heads, item % {p}Heads, scores, output);");
+                    w.Line($"var first = item / {p}Heads * {p}QueryTile;");
+                    using (w.Block($"for (var r = first; r < Math.Min(n, first + {p}QueryTile); r++)"))
+                    {
+                        w.Line($"{p}AttendRow(qkv, rows, cache, layer, r, item % {p}Heads, scores, output);");
+                    }
                 }
             }
         }
 
         w.Line();
-        w.Line($"/// <summary>One query head of one row: scores, softmax (max-subtracted) and the weighted sum of values.</summary>");
+        w.Line("/// <summary>One head of one row: scores q·k/√d_h over slots 0..slot, max-subtracted softmax, weighted sum of values.</summary>");
         w.Line(KernelEmitter.Optimized);
-        using (w.Block($"private static void {p}AttendHead(float* qkv, DecoderRows rows, KvCache cache, int layer, int r, int h, float* scores, float* output)"))
+        using (w.Block($"private static void {p}AttendRow(float* qkv, DecoderRows rows, KvCache cache, int layer, int r, int h, float* scores, float* output)"))
         {
             w.Line($"var group = h / {p}GroupSize;");
             w.Line($"float* q = qkv + ((long)r * {p}QkvWidth) + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
-            w.Line($"float* keys = cache.Keys(rows.Sequence(r), layer) + (group * {p}HeadDim);");
-            w.Line($"float* values = cache.Values(rows.Sequence(r), layer) + (group * {p}HeadDim);");
+            w.Line("float* keys = cache.Keys(rows.Sequence(r), layer, group);");
+            w.Line("float* values = cache.Values(rows.Sequence(r), layer, group);");
             w.Line("var last = rows.Slot(r);");
+            w.Line("// q·k for 16 positions at a time: a key block is a [head_dim × 16] panel.");
+            using (w.Block("for (var t = 0; t <= last; t += KvCache.KeyBlock)"))
+            {
+                w.Line($"{keyScores}(q, keys + ((long)t * {p}HeadDim), null, scores + t, 0, KvCache.KeyBlock, false);");
+            }
+
             w.Line("var max = float.NegativeInfinity;");
             using (w.Block("for (var t = 0; t <= last; t++)"))
             {
-                w.Line($"var score = {dot}(q, keys + ((long)t * {p}KvDim)) * {p}AttentionScale;");
-                w.Line("scores[t] = score;");
-                w.Line("max = MathF.Max(max, score);");
+                w.Line($"scores[t] *= {p}AttentionScale;");
+                w.Line("max = MathF.Max(max, scores[t]);");
             }
 
             w.Line("var sum = 0f;");
@@ -184,12 +201,7 @@ internal sealed class DecoderEmitter
                 w.Line("sum += scores[t];");
             }
 
-            w.Line($"float* o = output + ((long)r * {p}Hidden) + (h * {p}HeadDim);");
-            w.Line($"new Span<float>(o, {p}HeadDim).Clear();");
-            using (w.Block("for (var t = 0; t <= last; t++)"))
-            {
-                w.Line($"{addScaled}(o, values + ((long)t * {p}KvDim), scores[t] / sum);");
-            }
+            w.Line($"{weightedSum}(output + ((long)r * {p}Hidden) + (h * {p}HeadDim), values, scores, last + 1, 1f / sum);");
         }
     }
 

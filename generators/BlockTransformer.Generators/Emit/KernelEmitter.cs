@@ -47,7 +47,7 @@ internal sealed class KernelEmitter
     public string Linear(int outputs, int inputs)
     {
         var wide = Panel(TileRows, inputs);
-        var narrow = Panel(1, inputs);
+        var narrow = PanelRow(inputs);
         var panels = (outputs + PanelWidth - 1) / PanelWidth;
         return Request($"Linear{outputs}x{inputs}", (w, name) =>
         {
@@ -82,6 +82,9 @@ internal sealed class KernelEmitter
             }
         });
     }
+
+    /// <summary>One row against one 16-wide panel (also attention scores against a 16-position key block).</summary>
+    public string PanelRow(int length) => Panel(1, length);
 
     /// <summary>
     /// <paramref name="rows"/> rows against one 16-output panel. One row uses four accumulator chains over
@@ -207,16 +210,6 @@ internal sealed class KernelEmitter
         }
     });
 
-    /// <summary>Σ a[i]·b[i] over a fixed length, with several accumulators to hide FMA latency.</summary>
-    public string Dot(int length) => Reduction(
-        $"Dot{length}",
-        length,
-        $"Σ a[i]·b[i] for i &lt; {length}",
-        "float* a, float* b",
-        prologue: null,
-        (v, at, acc) => $"{v}.FusedMultiplyAdd({v}.Load(a + {at}), {v}.Load(b + {at}), {acc})",
-        at => $"a[{at}] * b[{at}]");
-
     /// <summary>Σ x[i] over a fixed length (LayerNorm mean).</summary>
     public string Sum(int length) => Reduction(
         $"Sum{length}",
@@ -299,16 +292,49 @@ internal sealed class KernelEmitter
             }
         });
 
-    /// <summary>y[i] += s·x[i] over a fixed length (attention's weighted sum of values).</summary>
-    public string AddScaled(int length) => Request($"AddScaled{length}", (w, name) =>
+    /// <summary>y = scale · Σ_t p[t]·V[t] over rows of a fixed width spaced by a fixed stride (attention's P·V).</summary>
+    public string WeightedSum(int width, int stride) => Request($"WeightedSum{width}Stride{stride}", (w, name) =>
     {
-        w.Line($"/// <summary>y[i] += s·x[i] for i &lt; {length}.</summary>");
+        w.Line($"/// <summary>y[0..{width}) = scale · Σ_t p[t]·values[t·{stride} ..], accumulated in registers.</summary>");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static void {name}(float* y, float* x, float s)"))
+        using (w.Block($"private static void {name}(float* y, float* values, float* p, int count, float scale)"))
         {
-            VectorLoops(w, length, (flavor, i) =>
-                $"{flavor.Type}.FusedMultiplyAdd({flavor.Type}.Create(s), {flavor.Type}.Load(x + {i}), {flavor.Type}.Load(y + {i})).Store(y + {i});",
-                "y[i] += s * x[i];");
+            foreach (var flavor in VectorFlavor.All)
+            {
+                if (width % flavor.Lanes != 0)
+                {
+                    continue;
+                }
+
+                var v = flavor.Type;
+                var vectors = width / flavor.Lanes;
+                using (w.Block($"if ({v}.IsHardwareAccelerated)"))
+                {
+                    w.Line(string.Join(" ", Enumerable(vectors, k => $"var a{k} = {flavor.Zero};")));
+                    using (w.Block("for (var t = 0; t < count; t++)"))
+                    {
+                        w.Line($"var weight = {v}.Create(p[t]);");
+                        w.Line($"float* row = values + ((long)t * {stride});");
+                        w.Line(string.Join(" ", Enumerable(vectors, k => $"a{k} = {v}.FusedMultiplyAdd(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
+                    }
+
+                    w.Line(string.Join(" ", Enumerable(vectors, k => $"(a{k} * scale).Store(y + {k * flavor.Lanes});")));
+                    w.Line("return;");
+                }
+
+                w.Line();
+            }
+
+            using (w.Block($"for (var i = 0; i < {width}; i++)"))
+            {
+                w.Line("var sum = 0f;");
+                using (w.Block("for (var t = 0; t < count; t++)"))
+                {
+                    w.Line($"sum += p[t] * values[((long)t * {stride}) + i];");
+                }
+
+                w.Line("y[i] = sum * scale;");
+            }
         }
     });
 

@@ -40,16 +40,16 @@ public sealed class DecoderRows
     /// Checks every row against the cache and the decoder's RoPE table before a generated kernel indexes
     /// with it, so a caller's mistake is an exception, not an out-of-bounds write.
     /// </summary>
-    public void Validate(int hiddenLength, int hidden, KvCache cache, int layers, int kvDim, int maxContext)
+    public void Validate(int hiddenLength, int hidden, KvCache cache, int layers, int kvHeads, int headDim, int maxContext)
     {
         if (hiddenLength != Count * hidden)
         {
             throw new ArgumentException($"hidden holds {hiddenLength} floats but {Count} rows of width {hidden} need {Count * hidden}.");
         }
 
-        if (cache.Layers != layers || cache.KvDim != kvDim)
+        if (cache.Layers != layers || cache.KvHeads != kvHeads || cache.HeadDim != headDim)
         {
-            throw new ArgumentException($"KV cache is for {cache.Layers} layers × {cache.KvDim} dims, this decoder needs {layers} × {kvDim}.");
+            throw new ArgumentException($"KV cache is for {cache.Layers} layers × {cache.KvHeads} heads × {cache.HeadDim} dims, this decoder needs {layers} × {kvHeads} × {headDim}.");
         }
 
         for (var r = 0; r < Count; r++)

@@ -1,25 +1,36 @@
 namespace BlockTransformer.Runtime;
 
 /// <summary>
-/// Keys and values of one decoder for a batch of sequences: [sequence][layer][K|V][slot][kv_heads·d_h].
-/// Each sequence owns its slots, so batched sequences never see each other. The block decoder's cache
-/// lives for a whole request; the token decoder's is simply overwritten from slot 0 for every block.
+/// Keys and values of one decoder for a batch of sequences. Each sequence owns its slots, so batched
+/// sequences never see each other. Per sequence, layer and K/V head:
+/// <list type="bullet">
+/// <item>keys are stored in blocks of 16 positions, [slot / 16][head_dim][16], so the scores of 16
+/// positions are one panel product (the same kernel as the linear layers: no horizontal sums, one
+/// sequential stream);</item>
+/// <item>values are stored [slot][head_dim], contiguous per head, for the weighted sum.</item>
+/// </list>
+/// The block decoder's cache lives for a whole request; the token decoder's is simply overwritten from
+/// slot 0 for every block.
 /// </summary>
 public sealed unsafe class KvCache : IDisposable
 {
+    public const int KeyBlock = 16;
+
     private readonly AlignedBuffer storage;
 
-    public KvCache(int sequences, int layers, int capacity, int kvDim)
+    public KvCache(int sequences, int layers, int capacity, int kvHeads, int headDim)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sequences);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvDim);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
         Sequences = sequences;
         Layers = layers;
         Capacity = capacity;
-        KvDim = kvDim;
-        storage = new AlignedBuffer(BytesFor(sequences, layers, capacity, kvDim) / sizeof(float));
+        KvHeads = kvHeads;
+        HeadDim = headDim;
+        storage = new AlignedBuffer(BytesFor(sequences, layers, capacity, kvHeads * headDim) / sizeof(float));
     }
 
     public int Sequences { get; }
@@ -28,17 +39,29 @@ public sealed unsafe class KvCache : IDisposable
 
     public int Capacity { get; }
 
-    public int KvDim { get; }
+    public int KvHeads { get; }
+
+    public int HeadDim { get; }
+
+    public int KvDim => KvHeads * HeadDim;
+
+    /// <summary>Capacity rounded up to whole key blocks.</summary>
+    public int BlockedCapacity => RoundUp(Capacity);
 
     public static long BytesFor(int sequences, int layers, int capacity, int kvDim) =>
-        (long)sequences * layers * 2 * capacity * kvDim * sizeof(float);
+        (long)sequences * layers * 2 * RoundUp(capacity) * kvDim * sizeof(float);
 
-    /// <summary>Slot 0's key vector for this sequence and layer; slot t is at + t·KvDim.</summary>
-    public float* Keys(int sequence, int layer) => storage.Pointer + Offset(sequence, layer);
+    /// <summary>Key blocks of one head: slot s, dim d at [(s / 16) · head_dim · 16 + d · 16 + s % 16].</summary>
+    public float* Keys(int sequence, int layer, int kvHead) =>
+        storage.Pointer + Offset(sequence, layer) + ((long)kvHead * BlockedCapacity * HeadDim);
 
-    public float* Values(int sequence, int layer) => Keys(sequence, layer) + ((long)Capacity * KvDim);
+    /// <summary>Values of one head: slot s, dim d at [s · head_dim + d].</summary>
+    public float* Values(int sequence, int layer, int kvHead) =>
+        storage.Pointer + Offset(sequence, layer) + ((long)(KvHeads + kvHead) * BlockedCapacity * HeadDim);
 
     public void Dispose() => storage.Dispose();
 
-    private long Offset(int sequence, int layer) => (((long)sequence * Layers) + layer) * 2 * Capacity * KvDim;
+    private static int RoundUp(int capacity) => (capacity + KeyBlock - 1) / KeyBlock * KeyBlock;
+
+    private long Offset(int sequence, int layer) => (((long)sequence * Layers) + layer) * 2 * BlockedCapacity * KvDim;
 }

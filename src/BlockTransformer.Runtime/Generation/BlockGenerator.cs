@@ -36,8 +36,8 @@ public sealed class BlockGenerator : TextGenerator
             throw new ArgumentException($"prompt + max new tokens need {capacity} block positions, but {info.Name}'s block decoder has max_context {blockDecoder.MaxContext} blocks ({blockDecoder.MaxContext * lb} tokens).");
         }
 
-        using var blockCache = new KvCache(batch, blockDecoder.Layers, capacity, blockDecoder.KvDim);
-        using var tokenCache = new KvCache(batch, info.Decoder.Layers, info.PrefixLength + lb - 1, info.Decoder.KvDim);
+        using var blockCache = new KvCache(batch, blockDecoder.Layers, capacity, blockDecoder.KvHeads, blockDecoder.HeadDim);
+        using var tokenCache = new KvCache(batch, info.Decoder.Layers, info.PrefixLength + lb - 1, info.Decoder.KvHeads, info.Decoder.HeadDim);
         using var scratch = new Scratch();
         var rows = new DecoderRows();
         var contexts = Rent(ref context, batch * blockDecoder.Hidden);

@@ -21,7 +21,7 @@ public sealed class VanillaGenerator : TextGenerator
             throw new ArgumentException($"prompt + max new tokens need {capacity} positions, but {info.Name} has max_context {info.Decoder.MaxContext}.");
         }
 
-        using var cache = new KvCache(batch, info.Decoder.Layers, capacity, info.Decoder.KvDim);
+        using var cache = new KvCache(batch, info.Decoder.Layers, capacity, info.Decoder.KvHeads, info.Decoder.HeadDim);
         using var scratch = new Scratch();
         var rows = new DecoderRows();
 
