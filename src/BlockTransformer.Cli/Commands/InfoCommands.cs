@@ -12,7 +12,7 @@ internal static class InfoCommands
         foreach (var model in CompiledModels.All)
         {
             var info = model.Info;
-            Console.WriteLine($"{info.Name,-22} {info.Kind.ToString().ToLowerInvariant(),-8} {Millions(info.TotalParameters),8} total {Millions(info.NonEmbeddingParameters),8} non-embedding");
+            Console.WriteLine($"{info.Name,-31} {info.Kind.ToString().ToLowerInvariant(),-8} {Millions(info.TotalParameters),8} total {Millions(info.NonEmbeddingParameters),8} non-embedding");
         }
 
         return 0;
