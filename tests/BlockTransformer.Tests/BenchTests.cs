@@ -1,0 +1,81 @@
+using System.Text.Json;
+using BlockTransformer.Runtime;
+
+namespace BlockTransformer.Tests;
+
+/// <summary>`bt bench` output and the cost model behind its bound column.</summary>
+public class BenchTests
+{
+    [Fact]
+    public void BenchPairMeasuresEveryPointAndReportsTheRatioOfBestThroughputs()
+    {
+        var (code, output, error) = CliTests.Bt("bench", "--pair", "block_main_b4_5:vanilla_31", "--prompt-len", "8", "--gen-len", "8",
+            "--batch", "1,2", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var items = json.RootElement.EnumerateArray().ToList();
+        var results = items.Where(i => i.TryGetProperty("model", out _)).ToList();
+        Assert.Equal(4, results.Count);
+        foreach (var r in results)
+        {
+            Assert.Equal(8, r.GetProperty("prompt_len").GetInt32());
+            Assert.Equal(8, r.GetProperty("gen_len").GetInt32());
+            var seconds = r.GetProperty("prefill_seconds").GetDouble() + r.GetProperty("decode_seconds").GetDouble();
+            var expected = r.GetProperty("batch").GetInt32() * 8 / seconds;
+            Assert.Equal(expected, r.GetProperty("tokens_per_second").GetDouble(), expected * 1e-9);
+            Assert.True(r.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
+            Assert.True(r.GetProperty("bound_fraction").GetDouble() > 0);
+        }
+
+        double Best(string model) => results.Where(r => r.GetProperty("model").GetString() == model).Max(r => r.GetProperty("tokens_per_second").GetDouble());
+        var pair = Assert.Single(items, i => i.TryGetProperty("pair", out _));
+        Assert.Equal("block_main_b4_5:vanilla_31", pair.GetProperty("pair").GetString());
+        Assert.Equal(Best("block_main_b4_5") / Best("vanilla_31"), pair.GetProperty("ratio").GetDouble(), 1e-9);
+    }
+
+    [Fact]
+    public void MemoryBudgetPicksABatchWhoseMeasuredMemoryFits()
+    {
+        const long budget = 200L << 20;
+        var (code, output, error) = CliTests.Bt("bench", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4",
+            "--memory-budget", "200MiB", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var result = Assert.Single(json.RootElement.EnumerateArray());
+        var batch = result.GetProperty("batch").GetInt32();
+        var perSample = result.GetProperty("memory_per_sample_bytes").GetInt64();
+        // f32 weights of block_main_b4_5 (33.8M parameters) plus batch × per-sample memory stay within the budget.
+        Assert.True(batch > 1, $"batch {batch}");
+        Assert.True((BlockTransformer.Models.BlockMainB4_5Model.TotalParameters * 4) + (batch * perSample) <= budget, $"batch {batch} × {perSample} B");
+    }
+
+    [Theory]
+    [InlineData("--batch must be positive integers", "--model", "vanilla_31", "--batch", "0")]
+    [InlineData("either --batch or --memory-budget", "--model", "vanilla_31", "--batch", "2", "--memory-budget", "1GiB")]
+    [InlineData("--memory-budget must be a size", "--model", "vanilla_31", "--memory-budget", "lots")]
+    [InlineData("--pair must be FIRST:SECOND", "--pair", "vanilla_31")]
+    [InlineData("name what to measure", "--setting", "decode-heavy", "--peak-gflops", "1", "--bandwidth-gbs", "1")]
+    public void BadBenchFlagsAreOneLineErrors(string expected, params string[] args)
+    {
+        var (code, _, error) = CliTests.Bt(["bench", .. args]);
+        Assert.Equal(1, code);
+        Assert.Contains(expected, error);
+    }
+
+    /// <summary>
+    /// Decode of a vanilla model reads, per step, every linear weight and the LM head once, plus the K/V of
+    /// every attended position: prompt 5, 4 new tokens, batch 2 → 3 decode steps at contexts 6, 7, 8.
+    /// </summary>
+    [Fact]
+    public void CostModelFollowsTheVanillaCallSequence()
+    {
+        var info = TestModels.Find("tiny_vanilla").Info; // 2 layers, D 32, FFN 128, vocab 101
+        var cost = CostModel.Generation(info, promptLength: 5, newTokens: 4, batch: 2, new MachinePeaks(1e9, 1e9));
+        const long linear = 2 * ((3 * 32 * 32) + (32 * 32) + (2 * 32 * 128));
+        const long head = 101 * 32;
+        Assert.Equal(3.0 * (linear + head) * 4, cost.Decode.WeightBytes);
+        Assert.Equal(2.0 * 2 * (6 + 7 + 8) * 32 * 2 * 4, cost.Decode.KvBytes); // layers × sequences × positions × KvDim × (K, V) × 4 B
+        // Prefill, per prompt: 2 FLOPs per weight per row, 4·D per attended position per layer (1+…+5 = 15), one LM-head row.
+        Assert.Equal(2 * ((2.0 * 5 * linear) + (4.0 * 2 * 15 * 32) + (2.0 * head)), cost.Prefill.Flops);
+    }
+}
