@@ -128,6 +128,39 @@ public class GenerationTests
         Assert.Equal(reference.Ids, results[0].GeneratedIds);
     }
 
+    /// <summary>A decode step (decoder call for a batch, then the LM head) allocates nothing on the GC heap.</summary>
+    [Fact]
+    public void DecodeStepAllocatesNothing()
+    {
+        using var model = BlockTransformer.Models.BlockMainB4_5Model.CreateRandom(1);
+        const int batch = 8;
+        using var cache = new KvCache(batch, BlockTransformer.Models.BlockMainB4_5Model.TokenLayers, 5, 8, 32);
+        using var scratch = new Scratch();
+        var rows = new DecoderRows();
+        for (var b = 0; b < batch; b++)
+        {
+            rows.Add(b, 2, 2);
+        }
+
+        var hidden = new float[batch * 256];
+        var logits = new float[batch * 50304];
+        void Step()
+        {
+            model.TokenDecoder(hidden, rows, cache, scratch);
+            model.LmHead(hidden, batch, logits);
+        }
+
+        Step(); // scratch buffers and worker threads are created once
+        // Per-thread count: xunit runs other test classes in parallel in this process.
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10; i++)
+        {
+            Step();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     [Fact]
     public void PromptLongerThanTheContextIsRefusedWithTheLimit()
     {

@@ -156,16 +156,30 @@ internal sealed class DecoderEmitter
             w.Line();
             w.Line($"// Work items are (chunk of up to {p}QueryTile consecutive rows, head): in prefill the rows of a chunk");
             w.Line("// belong to one sequence, so the thread finds that head's K/V rows warm in cache for every query.");
-            w.Line($"var chunks = (n + {p}QueryTile - 1) / {p}QueryTile;");
-            using (w.Block($"Parallelism.For(chunks * {p}Heads, (long){p}QueryTile * {p}HeadDim * {p}MaxContext, {KernelEmitter.Optimized} (start, end) =>", "});"))
+            w.Line($"var work = new {p}AttentionWork {{ Qkv = qkv, Rows = rows, Cache = cache, Layer = layer, Output = output }};");
+            w.Line($"Parallelism.For((n + {p}QueryTile - 1) / {p}QueryTile * {p}Heads, (long){p}QueryTile * {p}HeadDim * {p}MaxContext, ref work);");
+        }
+
+        w.Line();
+        w.Line($"/// <summary>Attention work items [start, end): item = (chunk of {p}QueryTile rows, head).</summary>");
+        using (w.Block($"private struct {p}AttentionWork : IParallelWork"))
+        {
+            w.Line("public float* Qkv, Output;");
+            w.Line("public DecoderRows Rows;");
+            w.Line("public KvCache Cache;");
+            w.Line("public int Layer;");
+            w.Line();
+            w.Line(KernelEmitter.Optimized);
+            using (w.Block("public readonly void Run(int start, int end)"))
             {
                 w.Line($"float* scores = stackalloc float[{p}MaxContext + KvCache.KeyBlock];");
+                w.Line("var n = Rows.Count;");
                 using (w.Block("for (var item = start; item < end; item++)"))
                 {
                     w.Line($"var first = item / {p}Heads * {p}QueryTile;");
                     using (w.Block($"for (var r = first; r < Math.Min(n, first + {p}QueryTile); r++)"))
                     {
-                        w.Line($"{p}AttendRow(qkv, rows, cache, layer, r, item % {p}Heads, scores, output);");
+                        w.Line($"{p}AttendRow(Qkv, Rows, Cache, Layer, r, item % {p}Heads, scores, Output);");
                     }
                 }
             }

@@ -54,9 +54,25 @@ internal sealed class KernelEmitter
             w.Line($"/// <summary>y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}; b may be null.</summary>");
             using (w.Block($"private static void {name}(float* x, int rows, float* w, float* b, float* y, bool accumulate)"))
             {
-                w.Line($"const int Out = {outputs}, In = {inputs}, Panels = {panels};");
-                using (w.Block($"Parallelism.For(Panels, (long)rows * In * {PanelWidth}, {Optimized} (start, end) =>", "});"))
+                w.Line($"var work = new {name}Work {{ X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = accumulate }};");
+                w.Line($"Parallelism.For({panels}, (long)rows * {inputs} * {PanelWidth}, ref work);");
+            }
+
+            w.Line();
+            w.Line($"/// <summary>Panels [start, end) of {name} for every row.</summary>");
+            using (w.Block($"private struct {name}Work : IParallelWork"))
+            {
+                w.Line("public float* X, W, B, Y;");
+                w.Line("public int Rows;");
+                w.Line("public bool Accumulate;");
+                w.Line();
+                w.Line(Optimized);
+                using (w.Block("public readonly void Run(int start, int end)"))
                 {
+                    w.Line($"const int Out = {outputs}, In = {inputs};");
+                    w.Line("float* x = X, w = W, b = B, y = Y;");
+                    w.Line("var rows = Rows;");
+                    w.Line("var accumulate = Accumulate;");
                     using (w.Block("for (var r0 = 0; r0 < rows; r0 += RowTile)"))
                     {
                         w.Line("var r1 = Math.Min(rows, r0 + RowTile);");

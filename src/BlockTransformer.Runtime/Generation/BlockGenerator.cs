@@ -13,6 +13,8 @@ public sealed class BlockGenerator : TextGenerator
     private float[] hidden = [];
     private float[] context = [];
     private float[] gathered = [];
+    private int[] tokenIds = [];
+    private readonly List<int> active = [];
 
     public BlockGenerator(IBlockTransformerModel model)
         : base(model) => this.model = model;
@@ -72,7 +74,7 @@ public sealed class BlockGenerator : TextGenerator
                 break;
             }
 
-            running.RemoveAll(b => state.Stopped[b]);
+            state.DropStopped(running);
             if (running.Count == 0)
             {
                 break;
@@ -113,7 +115,9 @@ public sealed class BlockGenerator : TextGenerator
         var d = info.Decoder.Hidden;
         var r = info.PrefixLength;
         var training = state.Options.TokenPositions == TokenPositions.Training;
-        var active = sequences.ToList();
+        var active = this.active;
+        active.Clear();
+        active.AddRange(sequences);
 
         var ctx = Rent(ref gathered, active.Count * dBlock);
         for (var a = 0; a < active.Count; a++)
@@ -142,13 +146,13 @@ public sealed class BlockGenerator : TextGenerator
         Sample(state, active, last);
         for (var j = 1; j < count; j++)
         {
-            active.RemoveAll(b => state.Stopped[b]);
+            state.DropStopped(active);
             if (active.Count == 0)
             {
                 return;
             }
 
-            var ids = new int[active.Count];
+            var ids = Rent(ref tokenIds, active.Count);
             rows.Clear();
             for (var a = 0; a < active.Count; a++)
             {

@@ -80,12 +80,12 @@ public abstract class TextGenerator
         }
     }
 
-    /// <summary>Grows <paramref name="buffer"/> when needed and returns its first <paramref name="length"/> floats.</summary>
-    protected static Span<float> Rent(ref float[] buffer, int length)
+    /// <summary>Grows <paramref name="buffer"/> when needed and returns its first <paramref name="length"/> items.</summary>
+    protected static Span<T> Rent<T>(ref T[] buffer, int length)
     {
         if (buffer.Length < length)
         {
-            buffer = new float[Math.Max(length, buffer.Length * 2)];
+            buffer = new T[Math.Max(length, buffer.Length * 2)];
         }
 
         return buffer.AsSpan(0, length);
@@ -128,6 +128,18 @@ public sealed class GenerationState
     public int LastToken(int sequence) => generated[sequence][^1];
 
     public IReadOnlyList<int> Generated(int sequence) => generated[sequence];
+
+    /// <summary>Removes the sequences that have stopped from <paramref name="sequences"/> (in place, no allocation).</summary>
+    public void DropStopped(List<int> sequences)
+    {
+        for (var i = sequences.Count - 1; i >= 0; i--)
+        {
+            if (Stopped[sequences[i]])
+            {
+                sequences.RemoveAt(i);
+            }
+        }
+    }
 
     /// <summary>Samples, records and streams one token; returns it.</summary>
     public int Choose(int sequence, ReadOnlySpan<float> logits)

@@ -5,6 +5,7 @@ public sealed class VanillaGenerator : TextGenerator
 {
     private readonly IVanillaModel model;
     private float[] hidden = [];
+    private int[] tokenIds = [];
 
     public VanillaGenerator(IVanillaModel model)
         : base(model) => this.model = model;
@@ -45,13 +46,13 @@ public sealed class VanillaGenerator : TextGenerator
         var running = Enumerable.Range(0, batch).ToList();
         for (var step = 1; step < maxNew; step++)
         {
-            running.RemoveAll(b => state.Stopped[b]);
+            state.DropStopped(running);
             if (running.Count == 0)
             {
                 return;
             }
 
-            var ids = new int[running.Count];
+            var ids = Rent(ref tokenIds, running.Count);
             rows.Clear();
             for (var a = 0; a < running.Count; a++)
             {
