@@ -33,8 +33,12 @@ internal sealed class KernelEmitter
     /// <summary>Outputs per packed weight panel (Packing.PanelWidth in the runtime).</summary>
     private const int PanelWidth = 16;
 
-    /// <summary>Rows multiplied against one panel at a time by the multi-row kernel.</summary>
-    private const int TileRows = 4;
+    /// <summary>
+    /// Rows multiplied against one panel at a time by the multi-row kernel: eight accumulators give the
+    /// FMA units slack over their latency. With 256-bit vectors eight rows would need 16 accumulators plus
+    /// operands, more than AVX2's 16 registers, so that path runs the rows as two halves.
+    /// </summary>
+    private const int TileRows = 8;
 
     /// <summary>Independent accumulator chains of the one-row kernel, which hide FMA latency.</summary>
     private const int Chains = 4;
@@ -119,6 +123,20 @@ internal sealed class KernelEmitter
                 var v = flavor.Type;
                 var halves = PanelWidth / flavor.Lanes;
                 var store = PanelStore(flavor);
+                if (rows * halves > 8)
+                {
+                    var half = Panel(rows / 2, length);
+                    using (w.Block($"if ({v}.IsHardwareAccelerated)"))
+                    {
+                        w.Line($"{half}(x, panel, b, y, stride, count, accumulate);");
+                        w.Line($"{half}(x + ({rows / 2} * In), panel, b, y + ({rows / 2} * stride), stride, count, accumulate);");
+                        w.Line("return;");
+                    }
+
+                    w.Line();
+                    continue;
+                }
+
                 using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                 {
                     var sets = rows == 1 ? Chains : rows;
