@@ -77,5 +77,7 @@ public class BenchTests
         Assert.Equal(2.0 * 2 * (6 + 7 + 8) * 32 * 2 * 4, cost.Decode.KvBytes); // layers × sequences × positions × KvDim × (K, V) × 4 B
         // Prefill, per prompt: 2 FLOPs per weight per row, 4·D per attended position per layer (1+…+5 = 15), one LM-head row.
         Assert.Equal(2 * ((2.0 * 5 * linear) + (4.0 * 2 * 15 * 32) + (2.0 * head)), cost.Prefill.Flops);
+        // A prefill's queries share the cached positions: each of the 5 is read once per layer and prompt.
+        Assert.Equal(2.0 * 2 * 5 * 32 * 2 * 4, cost.Prefill.KvBytes);
     }
 }

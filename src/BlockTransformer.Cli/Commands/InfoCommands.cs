@@ -56,6 +56,12 @@ internal static class InfoCommands
         }
 
         Console.WriteLine($"  parameters: {info.TotalParameters:N0} total, {info.NonEmbeddingParameters:N0} non-embedding");
+        foreach (var (name, setting) in Settings)
+        {
+            var cost = CostModel.Generation(info, setting.PromptLength, setting.GenLength, 1, UnitPeaks);
+            Console.WriteLine($"  cost, {name} at batch 1: prefill {cost.Prefill.Flops / 1e9:F1} GFLOP, {cost.Prefill.Bytes / 1e6:F0} MB read; decode {cost.Decode.Flops / setting.GenLength / 1e6:F1} MFLOP and {cost.Decode.Bytes / setting.GenLength / 1e6:F1} MB read per token");
+        }
+
         Console.WriteLine($"  KV cache (f32): {info.KvCacheBytesPerToken:N0} bytes per token, {info.KvCacheBytesPerBlock:N0} per block position");
         if (info.BlockDecoder is not null)
         {
@@ -78,6 +84,23 @@ internal static class InfoCommands
         json.WriteNumber("embedding_parameters", info.EmbeddingParameters);
         json.WriteNumber("kv_cache_bytes_per_token", info.KvCacheBytesPerToken);
         json.WriteNumber("kv_cache_bytes_per_block", info.KvCacheBytesPerBlock);
+        json.WriteStartObject("cost_batch_1");
+        foreach (var (name, setting) in Settings)
+        {
+            var cost = CostModel.Generation(info, setting.PromptLength, setting.GenLength, 1, UnitPeaks);
+            json.WriteStartObject(name.Replace('-', '_'));
+            json.WriteNumber("prompt_len", setting.PromptLength);
+            json.WriteNumber("gen_len", setting.GenLength);
+            json.WriteNumber("prefill_flops", cost.Prefill.Flops);
+            json.WriteNumber("prefill_weight_bytes", cost.Prefill.WeightBytes);
+            json.WriteNumber("prefill_kv_bytes", cost.Prefill.KvBytes);
+            json.WriteNumber("decode_flops", cost.Decode.Flops);
+            json.WriteNumber("decode_weight_bytes", cost.Decode.WeightBytes);
+            json.WriteNumber("decode_kv_bytes", cost.Decode.KvBytes);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndObject();
         if (info.BlockDecoder is not null)
         {
             json.WriteNumber("block_length", info.BlockLength);
@@ -110,6 +133,12 @@ internal static class InfoCommands
         json.WriteBoolean("parallel_residual", shape.ParallelResidual);
         json.WriteEndObject();
     }
+
+    /// <summary>The paper's two settings; `bt info` reports their cost model at batch 1 (FLOPs and bytes do not depend on the machine).</summary>
+    private static readonly (string Name, BenchSetting Setting)[] Settings =
+        [("prefill-heavy", BenchSetting.PrefillHeavy), ("decode-heavy", BenchSetting.DecodeHeavy)];
+
+    private static readonly MachinePeaks UnitPeaks = new(1, 1);
 
     private static string Describe(DecoderShape s) =>
         $"{s.Layers} layers × {s.Hidden}, {s.Heads} heads of {s.HeadDim} ({s.KvHeads} K/V), FFN {s.Intermediate}, RoPE on {s.RotaryDims} dims, max context {s.MaxContext}";

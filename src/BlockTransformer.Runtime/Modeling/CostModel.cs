@@ -21,9 +21,10 @@ public sealed record MachinePeaks(double FlopsPerSecond, double BytesPerSecond);
 
 /// <summary>
 /// The cost model of Pope et al. (2022) applied to the exact call sequence of the generators: every
-/// decoder call reads all its weights once (whatever the number of rows) and the K/V of every attended
-/// position, and does 2 FLOPs per weight per row plus 4·d_model FLOPs per attended position (q·k and
-/// p·v). A call takes at least max(FLOPs / peak FLOP/s, bytes / bandwidth); phases add their calls.
+/// decoder call reads all its weights once (whatever the number of rows) and each cached K/V position
+/// its rows attend to once (a prefill's queries share them), and does 2 FLOPs per weight per row plus
+/// 4·d_model FLOPs per (query, attended position) pair (q·k and p·v). A call takes at least
+/// max(FLOPs / peak FLOP/s, bytes / bandwidth); phases add their calls.
 /// Weights and caches are f32 in memory, so bytes are 4 per value.
 /// </summary>
 public static class CostModel
@@ -46,7 +47,7 @@ public static class CostModel
         var prefill = PhaseCost.Zero;
         for (var b = 0; b < batch; b++)
         {
-            prefill = prefill.Add(Decoder(blockDecoder, blocks, Triangle(blocks), peaks));
+            prefill = prefill.Add(Decoder(blockDecoder, blocks, Triangle(blocks), blocks, peaks));
         }
 
         var decode = PhaseCost.Zero;
@@ -55,15 +56,15 @@ public static class CostModel
         {
             var count = Math.Min(lb, newTokens - produced);
             decode = decode.Add(Call(2.0 * batch * expansion, expansion, 0, peaks));
-            decode = decode.Add(Decoder(info.Decoder, batch * r, batch * Triangle(r), peaks)).Add(LmHead(info, batch, peaks));
+            decode = decode.Add(Decoder(info.Decoder, batch * r, batch * Triangle(r), (long)batch * r, peaks)).Add(LmHead(info, batch, peaks));
             for (var j = 1; j < count; j++)
             {
-                decode = decode.Add(Decoder(info.Decoder, batch, (long)batch * (r + j), peaks)).Add(LmHead(info, batch, peaks));
+                decode = decode.Add(Decoder(info.Decoder, batch, (long)batch * (r + j), (long)batch * (r + j), peaks)).Add(LmHead(info, batch, peaks));
             }
 
             if (produced + count < newTokens)
             {
-                decode = decode.Add(Decoder(blockDecoder, batch, (long)batch * (position + 1), peaks));
+                decode = decode.Add(Decoder(blockDecoder, batch, (long)batch * (position + 1), (long)batch * (position + 1), peaks));
             }
         }
 
@@ -75,24 +76,28 @@ public static class CostModel
         var prefill = PhaseCost.Zero;
         for (var b = 0; b < batch; b++)
         {
-            prefill = prefill.Add(Decoder(info.Decoder, promptLength, Triangle(promptLength), peaks)).Add(LmHead(info, 1, peaks));
+            prefill = prefill.Add(Decoder(info.Decoder, promptLength, Triangle(promptLength), promptLength, peaks)).Add(LmHead(info, 1, peaks));
         }
 
         var decode = PhaseCost.Zero;
         for (var step = 1; step < newTokens; step++)
         {
-            decode = decode.Add(Decoder(info.Decoder, batch, (long)batch * (promptLength + step), peaks)).Add(LmHead(info, batch, peaks));
+            var context = (long)batch * (promptLength + step);
+            decode = decode.Add(Decoder(info.Decoder, batch, context, context, peaks)).Add(LmHead(info, batch, peaks));
         }
 
         return new GenerationCost(prefill, decode);
     }
 
-    /// <summary>One decoder call over <paramref name="rows"/> new positions attending to <paramref name="attended"/> positions in all.</summary>
-    private static PhaseCost Decoder(DecoderShape s, int rows, long attended, MachinePeaks peaks)
+    /// <summary>
+    /// One decoder call over <paramref name="rows"/> new positions: <paramref name="pairs"/> (query, key)
+    /// pairs in all, over <paramref name="positions"/> distinct cached positions (summed over sequences).
+    /// </summary>
+    private static PhaseCost Decoder(DecoderShape s, int rows, long pairs, long positions, MachinePeaks peaks)
     {
         var weights = LinearParameters(s);
-        var flops = (2.0 * rows * weights) + (4.0 * s.Layers * attended * s.Heads * s.HeadDim);
-        var kvBytes = (double)s.Layers * attended * s.KvDim * 2 * sizeof(float);
+        var flops = (2.0 * rows * weights) + (4.0 * s.Layers * pairs * s.Heads * s.HeadDim);
+        var kvBytes = (double)s.Layers * positions * s.KvDim * 2 * sizeof(float);
         return Call(flops, weights, kvBytes, peaks);
     }
 
