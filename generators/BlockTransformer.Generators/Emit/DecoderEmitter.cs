@@ -123,6 +123,7 @@ internal sealed class DecoderEmitter
     {
         var keyScores = kernels.PanelRow(S.HeadDim);
         var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim);
+        var softmax = kernels.ScaledSoftmax();
         w.Line($"/// <summary>");
         w.Line($"/// {p} decoder attention for one layer: RoPE on q and k, store each row's K and V at its cache slot,");
         w.Line($"/// then per row and head softmax(q·Kᵀ/√d_h)·V over slots 0..slot of the row's own sequence (causal).");
@@ -201,20 +202,7 @@ internal sealed class DecoderEmitter
                 w.Line($"{keyScores}(q, keys + ((long)t * {p}HeadDim), null, scores + t, 0, KvCache.KeyBlock, false);");
             }
 
-            w.Line("var max = float.NegativeInfinity;");
-            using (w.Block("for (var t = 0; t <= last; t++)"))
-            {
-                w.Line($"scores[t] *= {p}AttentionScale;");
-                w.Line("max = MathF.Max(max, scores[t]);");
-            }
-
-            w.Line("var sum = 0f;");
-            using (w.Block("for (var t = 0; t <= last; t++)"))
-            {
-                w.Line("scores[t] = MathF.Exp(scores[t] - max);");
-                w.Line("sum += scores[t];");
-            }
-
+            w.Line($"var sum = {softmax}(scores, last + 1, {p}AttentionScale);");
             w.Line($"{weightedSum}(output + ((long)r * {p}Hidden) + (h * {p}HeadDim), values, scores, last + 1, 1f / sum);");
         }
     }

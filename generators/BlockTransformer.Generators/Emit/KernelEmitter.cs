@@ -142,7 +142,7 @@ internal sealed class KernelEmitter
                     var sets = rows == 1 ? Chains : rows;
                     for (var k = 0; k < sets; k++)
                     {
-                        w.Line(string.Join(" ", Enumerable(halves, h => $"var a{k}_{h} = {flavor.Zero};")));
+                        w.Line(string.Join(" ", Each(halves, h => $"var a{k}_{h} = {flavor.Zero};")));
                     }
 
                     if (rows == 1)
@@ -154,33 +154,33 @@ internal sealed class KernelEmitter
                             {
                                 var at = k == 0 ? "i" : $"i + {k}";
                                 w.Line($"var x{k} = {v}.Create(x[{at}]);");
-                                w.Line(string.Join(" ", Enumerable(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {v}.Load(panel + (({at}) * {PanelWidth}) + {h * flavor.Lanes}), a{k}_{h});")));
+                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {v}.Load(panel + (({at}) * {PanelWidth}) + {h * flavor.Lanes}), a{k}_{h});")));
                             }
                         }
 
                         for (var i = mainEnd; i < length; i++)
                         {
-                            w.Line(string.Join(" ", Enumerable(halves, h => $"a0_{h} = {v}.FusedMultiplyAdd({v}.Create(x[{i}]), {v}.Load(panel + {(i * PanelWidth) + (h * flavor.Lanes)}), a0_{h});")));
+                            w.Line(string.Join(" ", Each(halves, h => $"a0_{h} = {v}.FusedMultiplyAdd({v}.Create(x[{i}]), {v}.Load(panel + {(i * PanelWidth) + (h * flavor.Lanes)}), a0_{h});")));
                         }
 
-                        var sums = Enumerable(halves, h => string.Join(" + ", Enumerable(Chains, k => $"a{k}_{h}")));
+                        var sums = Each(halves, h => string.Join(" + ", Each(Chains, k => $"a{k}_{h}")));
                         w.Line($"{store}(y, b, count, accumulate, {string.Join(", ", sums)});");
                     }
                     else
                     {
                         using (w.Block("for (var i = 0; i < In; i++)"))
                         {
-                            w.Line(string.Join(" ", Enumerable(halves, h => $"var w{h} = {v}.Load(panel + (i * {PanelWidth}) + {h * flavor.Lanes});")));
+                            w.Line(string.Join(" ", Each(halves, h => $"var w{h} = {v}.Load(panel + (i * {PanelWidth}) + {h * flavor.Lanes});")));
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line($"var x{r} = {v}.Create(x[{Offset(r, "In")} + i]);");
-                                w.Line(string.Join(" ", Enumerable(halves, h => $"a{r}_{h} = {v}.FusedMultiplyAdd(x{r}, w{h}, a{r}_{h});")));
+                                w.Line(string.Join(" ", Each(halves, h => $"a{r}_{h} = {v}.FusedMultiplyAdd(x{r}, w{h}, a{r}_{h});")));
                             }
                         }
 
                         for (var r = 0; r < rows; r++)
                         {
-                            w.Line($"{store}(y + {Offset(r, "stride")}, b, count, accumulate, {string.Join(", ", Enumerable(halves, h => $"a{r}_{h}"))});");
+                            w.Line($"{store}(y + {Offset(r, "stride")}, b, count, accumulate, {string.Join(", ", Each(halves, h => $"a{r}_{h}"))});");
                         }
                     }
 
@@ -212,7 +212,7 @@ internal sealed class KernelEmitter
     {
         var v = flavor.Type;
         var halves = PanelWidth / flavor.Lanes;
-        var parameters = string.Join(", ", Enumerable(halves, h => $"{v}<float> s{h}"));
+        var parameters = string.Join(", ", Each(halves, h => $"{v}<float> s{h}"));
         w.Line($"/// <summary>y[j] (+)= b[j] + s[j] for j &lt; count, the 16 sums given as {halves} {v}(s).</summary>");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
         using (w.Block($"private static void {name}(float* y, float* b, int count, bool accumulate, {parameters})"))
@@ -326,6 +326,72 @@ internal sealed class KernelEmitter
             }
         });
 
+    /// <summary>In place: s[t] ← exp(scale·s[t] − max) for t &lt; count (a numerically safe softmax numerator); returns Σ.</summary>
+    public string ScaledSoftmax() => Request("ScaledSoftmax", (w, name) =>
+    {
+        w.Line("/// <summary>s[t] ← exp(scale·s[t] − max_t) for t &lt; count, vectorized; returns the sum (the softmax denominator).</summary>");
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        using (w.Block($"private static float {name}(float* s, int count, float scale)"))
+        {
+            w.Line("var max = float.NegativeInfinity;");
+            w.Line("var t = 0;");
+            foreach (var flavor in VectorFlavor.All)
+            {
+                var v = flavor.Type;
+                using (w.Block($"if ({v}.IsHardwareAccelerated)"))
+                {
+                    w.Line($"var m = {v}.Create(float.NegativeInfinity);");
+                    using (w.Block($"for (; t + {flavor.Lanes} <= count; t += {flavor.Lanes})"))
+                    {
+                        w.Line($"var scaled = {v}.Load(s + t) * scale;");
+                        w.Line("scaled.Store(s + t);");
+                        w.Line($"m = {v}.Max(m, scaled);");
+                    }
+
+                    using (w.Block($"for (var lane = 0; lane < {flavor.Lanes}; lane++)"))
+                    {
+                        w.Line("max = MathF.Max(max, m.GetElement(lane));");
+                    }
+                }
+            }
+
+            using (w.Block("for (; t < count; t++)"))
+            {
+                w.Line("s[t] *= scale;");
+                w.Line("max = MathF.Max(max, s[t]);");
+            }
+
+            w.Line();
+            w.Line("var sum = 0f;");
+            w.Line("t = 0;");
+            foreach (var flavor in VectorFlavor.All)
+            {
+                var v = flavor.Type;
+                using (w.Block($"if ({v}.IsHardwareAccelerated)"))
+                {
+                    w.Line($"var total = {flavor.Zero};");
+                    w.Line($"var shift = {v}.Create(max);");
+                    using (w.Block($"for (; t + {flavor.Lanes} <= count; t += {flavor.Lanes})"))
+                    {
+                        w.Line($"var e = {v}.Exp({v}.Load(s + t) - shift);");
+                        w.Line("e.Store(s + t);");
+                        w.Line("total += e;");
+                    }
+
+                    w.Line($"sum += {v}.Sum(total);");
+                }
+            }
+
+            using (w.Block("for (; t < count; t++)"))
+            {
+                w.Line("s[t] = MathF.Exp(s[t] - max);");
+                w.Line("sum += s[t];");
+            }
+
+            w.Line("return sum;");
+        }
+    });
+
     /// <summary>y = scale · Σ_t p[t]·V[t] over rows of a fixed width spaced by a fixed stride (attention's P·V).</summary>
     public string WeightedSum(int width, int stride) => Request($"WeightedSum{width}Stride{stride}", (w, name) =>
     {
@@ -344,15 +410,15 @@ internal sealed class KernelEmitter
                 var vectors = width / flavor.Lanes;
                 using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                 {
-                    w.Line(string.Join(" ", Enumerable(vectors, k => $"var a{k} = {flavor.Zero};")));
+                    w.Line(string.Join(" ", Each(vectors, k => $"var a{k} = {flavor.Zero};")));
                     using (w.Block("for (var t = 0; t < count; t++)"))
                     {
                         w.Line($"var weight = {v}.Create(p[t]);");
                         w.Line($"float* row = values + ((long)t * {stride});");
-                        w.Line(string.Join(" ", Enumerable(vectors, k => $"a{k} = {v}.FusedMultiplyAdd(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
+                        w.Line(string.Join(" ", Each(vectors, k => $"a{k} = {v}.FusedMultiplyAdd(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
                     }
 
-                    w.Line(string.Join(" ", Enumerable(vectors, k => $"(a{k} * scale).Store(y + {k * flavor.Lanes});")));
+                    w.Line(string.Join(" ", Each(vectors, k => $"(a{k} * scale).Store(y + {k * flavor.Lanes});")));
                     w.Line("return;");
                 }
 
@@ -511,7 +577,7 @@ internal sealed class KernelEmitter
 
     private static string Offset(int index, string stride) => index == 0 ? "0" : index == 1 ? stride : $"({index} * {stride})";
 
-    private static IEnumerable<string> Enumerable(int count, Func<int, string> item)
+    private static IEnumerable<string> Each(int count, Func<int, string> item)
     {
         for (var k = 0; k < count; k++)
         {
