@@ -152,9 +152,9 @@ internal sealed class KernelEmitter
                         {
                             for (var k = 0; k < Chains; k++)
                             {
-                                var at = k == 0 ? "i" : $"i + {k}";
+                                var at = $"i{Plus(k)}";
                                 w.Line($"var x{k} = {v}.Create(x[{at}]);");
-                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {v}.Load(panel + (({at}) * {PanelWidth}) + {h * flavor.Lanes}), a{k}_{h});")));
+                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {v}.Load(panel + {(k == 0 ? "(i" : $"((i + {k})")} * {PanelWidth}){Plus(h * flavor.Lanes)}), a{k}_{h});")));
                             }
                         }
 
@@ -170,17 +170,17 @@ internal sealed class KernelEmitter
                     {
                         using (w.Block("for (var i = 0; i < In; i++)"))
                         {
-                            w.Line(string.Join(" ", Each(halves, h => $"var w{h} = {v}.Load(panel + (i * {PanelWidth}) + {h * flavor.Lanes});")));
+                            w.Line(string.Join(" ", Each(halves, h => $"var w{h} = {v}.Load(panel + (i * {PanelWidth}){Plus(h * flavor.Lanes)});")));
                             for (var r = 0; r < rows; r++)
                             {
-                                w.Line($"var x{r} = {v}.Create(x[{Offset(r, "In")} + i]);");
+                                w.Line(r == 0 ? $"var x0 = {v}.Create(x[i]);" : $"var x{r} = {v}.Create(x[{Offset(r, "In")} + i]);");
                                 w.Line(string.Join(" ", Each(halves, h => $"a{r}_{h} = {v}.FusedMultiplyAdd(x{r}, w{h}, a{r}_{h});")));
                             }
                         }
 
                         for (var r = 0; r < rows; r++)
                         {
-                            w.Line($"{store}(y + {Offset(r, "stride")}, b, count, accumulate, {string.Join(", ", Each(halves, h => $"a{r}_{h}"))});");
+                            w.Line($"{store}({(r == 0 ? "y" : $"y + {Offset(r, "stride")}")}, b, count, accumulate, {string.Join(", ", Each(halves, h => $"a{r}_{h}"))});");
                         }
                     }
 
@@ -574,6 +574,9 @@ internal sealed class KernelEmitter
             }
         }
     }
+
+    /// <summary>" + n", or nothing for 0, so generated index expressions carry no "+ 0".</summary>
+    private static string Plus(int n) => n == 0 ? string.Empty : $" + {n}";
 
     private static string Offset(int index, string stride) => index == 0 ? "0" : index == 1 ? stride : $"({index} * {stride})";
 
