@@ -16,6 +16,7 @@ public class GenerationTests
     [InlineData("tiny_block", TensorDType.BF16, TokenPositions.Reference)]
     [InlineData("tiny_block_gqa", TensorDType.BF16, TokenPositions.Training)]
     [InlineData("tiny_block_gqa", TensorDType.F16, TokenPositions.Reference)]
+    [InlineData("tiny_block_bf16", TensorDType.BF16, TokenPositions.Training)]
     [InlineData("tiny_vanilla", TensorDType.F32, TokenPositions.Training)]
     [InlineData("tiny_vanilla_mqa", TensorDType.BF16, TokenPositions.Training)]
     public void GeneratedModelMatchesReferenceOnRaggedBatch(string name, TensorDType dtype, TokenPositions positions)

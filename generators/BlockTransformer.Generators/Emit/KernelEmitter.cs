@@ -22,6 +22,10 @@ internal sealed class KernelEmitter
 {
     private readonly Dictionary<string, Action<SourceWriter>> kernels = new();
     private readonly List<string> order = new();
+    private readonly bool bf16Weights;
+
+    /// <param name="bf16Weights">Linear weights are bf16 panels (memory_dtype "bf16"), widened to f32 on load.</param>
+    public KernelEmitter(bool bf16Weights) => this.bf16Weights = bf16Weights;
 
     /// <summary>
     /// Put on every method and lambda whose loops do the model's work: the JIT otherwise starts them at
@@ -50,8 +54,9 @@ internal sealed class KernelEmitter
     /// </summary>
     public string Linear(int outputs, int inputs)
     {
-        var wide = Panel(TileRows, inputs);
-        var narrow = PanelRow(inputs);
+        var wide = Panel(TileRows, inputs, bf16Weights);
+        var narrow = Panel(1, inputs, bf16Weights);
+        var element = bf16Weights ? "ushort" : "float";
         var panels = (outputs + PanelWidth - 1) / PanelWidth;
         return Request($"Linear{outputs}x{inputs}", (w, name) =>
         {
@@ -82,7 +87,7 @@ internal sealed class KernelEmitter
                         w.Line("var r1 = Math.Min(rows, r0 + RowTile);");
                         using (w.Block("for (var p = start; p < end; p++)"))
                         {
-                            w.Line($"float* panel = w + ((long)p * In * {PanelWidth});");
+                            w.Line($"{element}* panel = ({element}*)w + ((long)p * In * {PanelWidth});");
                             w.Line($"var o = p * {PanelWidth};");
                             w.Line(outputs % PanelWidth == 0 ? $"const int count = {PanelWidth};" : $"var count = Math.Min({PanelWidth}, Out - o);");
                             w.Line("float* bias = b == null ? null : b + o;");
@@ -104,18 +109,20 @@ internal sealed class KernelEmitter
     }
 
     /// <summary>One row against one 16-wide panel (also attention scores against a 16-position key block).</summary>
-    public string PanelRow(int length) => Panel(1, length);
+    public string PanelRow(int length) => Panel(1, length, bf16: false);
 
     /// <summary>
     /// <paramref name="rows"/> rows against one 16-output panel. One row uses four accumulator chains over
     /// alternating inputs; several rows use one accumulator per row. Either way each step loads one
     /// panel row and broadcasts x[r, i], so the panel is read as a single sequential stream.
     /// </summary>
-    private string Panel(int rows, int length) => Request($"Panel{rows}RowIn{length}", (w, name) =>
+    private string Panel(int rows, int length, bool bf16) => Request($"Panel{rows}RowIn{length}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
     {
+        string Load(VectorFlavor flavor, string offset) => bf16 ? $"Bf16.Load{flavor.Type}(panel + {offset})" : $"{flavor.Type}.Load(panel + {offset})";
+
         w.Line($"/// <summary>{rows} row(s) × one panel over In = {length}: y[r·stride + j] (+)= b[j] + Σ_i x[r, i]·panel[i, j] for j &lt; count.</summary>");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static void {name}(float* x, float* panel, float* b, float* y, int stride, int count, bool accumulate)"))
+        using (w.Block($"private static void {name}(float* x, {(bf16 ? "ushort" : "float")}* panel, float* b, float* y, int stride, int count, bool accumulate)"))
         {
             w.Line($"const int In = {length};");
             foreach (var flavor in VectorFlavor.All)
@@ -125,7 +132,7 @@ internal sealed class KernelEmitter
                 var store = PanelStore(flavor);
                 if (rows * halves > 8)
                 {
-                    var half = Panel(rows / 2, length);
+                    var half = Panel(rows / 2, length, bf16);
                     using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                     {
                         w.Line($"{half}(x, panel, b, y, stride, count, accumulate);");
@@ -154,13 +161,13 @@ internal sealed class KernelEmitter
                             {
                                 var at = $"i{Plus(k)}";
                                 w.Line($"var x{k} = {v}.Create(x[{at}]);");
-                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {v}.Load(panel + {(k == 0 ? "(i" : $"((i + {k})")} * {PanelWidth}){Plus(h * flavor.Lanes)}), a{k}_{h});")));
+                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {Load(flavor, $"{(k == 0 ? "(i" : $"((i + {k})")} * {PanelWidth}){Plus(h * flavor.Lanes)}")}, a{k}_{h});")));
                             }
                         }
 
                         for (var i = mainEnd; i < length; i++)
                         {
-                            w.Line(string.Join(" ", Each(halves, h => $"a0_{h} = {v}.FusedMultiplyAdd({v}.Create(x[{i}]), {v}.Load(panel + {(i * PanelWidth) + (h * flavor.Lanes)}), a0_{h});")));
+                            w.Line(string.Join(" ", Each(halves, h => $"a0_{h} = {v}.FusedMultiplyAdd({v}.Create(x[{i}]), {Load(flavor, ((i * PanelWidth) + (h * flavor.Lanes)).ToString(System.Globalization.CultureInfo.InvariantCulture))}, a0_{h});")));
                         }
 
                         var sums = Each(halves, h => string.Join(" + ", Each(Chains, k => $"a{k}_{h}")));
@@ -170,7 +177,7 @@ internal sealed class KernelEmitter
                     {
                         using (w.Block("for (var i = 0; i < In; i++)"))
                         {
-                            w.Line(string.Join(" ", Each(halves, h => $"var w{h} = {v}.Load(panel + (i * {PanelWidth}){Plus(h * flavor.Lanes)});")));
+                            w.Line(string.Join(" ", Each(halves, h => $"var w{h} = {Load(flavor, $"(i * {PanelWidth}){Plus(h * flavor.Lanes)}")};")));
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line(r == 0 ? $"var x0 = {v}.Create(x[i]);" : $"var x{r} = {v}.Create(x[{Offset(r, "In")} + i]);");
@@ -197,7 +204,9 @@ internal sealed class KernelEmitter
                     w.Line("var sum = b == null ? 0f : b[j];");
                     using (w.Block("for (var i = 0; i < In; i++)"))
                     {
-                        w.Line($"sum += x[(r * In) + i] * panel[(i * {PanelWidth}) + j];");
+                        w.Line(bf16
+                            ? $"sum += x[(r * In) + i] * Bf16.ToSingle(panel[(i * {PanelWidth}) + j]);"
+                            : $"sum += x[(r * In) + i] * panel[(i * {PanelWidth}) + j];");
                     }
 
                     w.Line("float* target = y + ((long)r * stride) + j;");

@@ -11,7 +11,7 @@ internal static class ModelEmitter
     public static string Emit(ModelSpec spec)
     {
         var w = new SourceWriter();
-        var kernels = new KernelEmitter();
+        var kernels = new KernelEmitter(spec.Bf16Weights);
         var blockPart = WeightTable.BlockDecoder(spec);
         var tokenPart = WeightTable.TokenDecoder(spec);
         var block = blockPart is null ? null : new DecoderEmitter(blockPart, kernels);
@@ -119,8 +119,8 @@ internal static class ModelEmitter
         w.Line("/// <summary>Info, official tensor list and factory: what loaders, the CLI and tests use.</summary>");
         w.Line("public static readonly ModelDescriptor Descriptor = new(");
         w.Line(spec.Block is null
-            ? $"    new ModelInfo(Name, ModelKind.Vanilla, VocabSize, EosId, PadId, \"{spec.WeightDType}\", 1, 0, null, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),"
-            : $"    new ModelInfo(Name, ModelKind.Block, VocabSize, EosId, PadId, \"{spec.WeightDType}\", BlockLength, PrefixLength, {Shape(blockPart!)}, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),");
+            ? $"    new ModelInfo(Name, ModelKind.Vanilla, VocabSize, EosId, PadId, \"{spec.WeightDType}\", \"{spec.MemoryDType}\", 1, 0, null, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),"
+            : $"    new ModelInfo(Name, ModelKind.Block, VocabSize, EosId, PadId, \"{spec.WeightDType}\", \"{spec.MemoryDType}\", BlockLength, PrefixLength, {Shape(blockPart!)}, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),");
         w.Line("    [");
         foreach (var weight in weights)
         {
@@ -146,7 +146,7 @@ internal static class ModelEmitter
         w.Line("private readonly System.Collections.Generic.List<AlignedBuffer> owned = new();");
         foreach (var weight in weights)
         {
-            w.Line($"private readonly AlignedBuffer {weight.Field}; // {weight.TensorName} [{string.Join(", ", weight.Shape)}]{(weight.Packed ? ", packed in panels" : string.Empty)}");
+            w.Line($"private readonly AlignedBuffer {weight.Field}; // {weight.TensorName} [{string.Join(", ", weight.Shape)}]{(weight.Packed ? $", packed in {spec.MemoryDType} panels" : string.Empty)}");
         }
 
         var parts = new[] { blockPart, tokenPart }.Where(part => part is not null && part.Spec.RotaryDims > 0).Select(part => part!).ToList();
@@ -161,7 +161,7 @@ internal static class ModelEmitter
             foreach (var weight in weights)
             {
                 w.Line(weight.Packed
-                    ? $"{weight.Field} = Own(Packing.ToPanels(weights.Take(\"{weight.TensorName}\"), {weight.Shape[0]}, {weight.Shape[1]}));"
+                    ? $"{weight.Field} = Own(Packing.{(spec.Bf16Weights ? "ToPanelsBf16" : "ToPanels")}(weights.Take(\"{weight.TensorName}\"), {weight.Shape[0]}, {weight.Shape[1]}));"
                     : $"{weight.Field} = Own(weights.Take(\"{weight.TensorName}\"));");
             }
 

@@ -52,6 +52,7 @@ internal sealed record BlockSpec(int BlockLength, int PrefixLength, string Embed
 /// <summary>
 /// A validated model spec: the equatable model between parsing and emission. <see cref="Decoder"/> is
 /// the stack that produces tokens (the token decoder of a block model, the only decoder of a vanilla one).
+/// <see cref="MemoryDType"/> is how linear-layer weights are kept in memory ("f32" or "bf16").
 /// </summary>
 internal sealed record ModelSpec(
     string Name,
@@ -63,6 +64,7 @@ internal sealed record ModelSpec(
     int EosId,
     int PadId,
     string WeightDType,
+    string MemoryDType,
     BlockSpec? Block,
     DecoderSpec Decoder)
 {
@@ -76,6 +78,8 @@ internal sealed record ModelSpec(
         : Block.BlockDecoder.StackParameters + ExpansionParameters);
 
     /// <summary>Expansion layer D_blk → R·D_tok with bias.</summary>
+    public bool Bf16Weights => MemoryDType == "bf16";
+
     public long ExpansionParameters => Block is null
         ? 0
         : ((long)Block.PrefixLength * Decoder.Hidden * Block.BlockDecoder.Hidden) + ((long)Block.PrefixLength * Decoder.Hidden);

@@ -12,27 +12,46 @@ public static unsafe class Packing
 
     public static int Panels(int outputs) => (outputs + PanelWidth - 1) / PanelWidth;
 
-    /// <summary>Repacks <paramref name="weights"/> ([outputs, inputs], row-major) into panels and frees the original.</summary>
+    /// <summary>Repacks <paramref name="weights"/> ([outputs, inputs], row-major) into f32 panels and frees the original.</summary>
     public static AlignedBuffer ToPanels(AlignedBuffer weights, int outputs, int inputs)
     {
-        if (weights.Length != (long)outputs * inputs)
-        {
-            throw new ArgumentException($"weights hold {weights.Length} values, not {outputs} × {inputs}.");
-        }
+        var packed = new AlignedBuffer(PanelValues(weights, outputs, inputs));
+        var target = packed.Pointer;
+        Repack(weights, outputs, inputs, (index, value) => target[index] = value);
+        return packed;
+    }
 
-        var packed = new AlignedBuffer((long)Panels(outputs) * inputs * PanelWidth);
-        float* source = weights.Pointer, target = packed.Pointer;
+    /// <summary>
+    /// The same panels with each weight rounded to bf16 (two per float of storage), for specs with
+    /// memory_dtype "bf16"; exact when the checkpoint itself is bf16.
+    /// </summary>
+    public static AlignedBuffer ToPanelsBf16(AlignedBuffer weights, int outputs, int inputs)
+    {
+        var packed = new AlignedBuffer((PanelValues(weights, outputs, inputs) + 1) / 2);
+        var target = (ushort*)packed.Pointer;
+        Repack(weights, outputs, inputs, (index, value) => target[index] = TensorDTypes.ToBFloat16(value));
+        return packed;
+    }
+
+    private static long PanelValues(AlignedBuffer weights, int outputs, int inputs) =>
+        weights.Length == (long)outputs * inputs
+            ? (long)Panels(outputs) * inputs * PanelWidth
+            : throw new ArgumentException($"weights hold {weights.Length} values, not {outputs} × {inputs}.");
+
+    /// <summary>Calls store(panel index, value) for every weight, then frees the row-major original.</summary>
+    private static void Repack(AlignedBuffer weights, int outputs, int inputs, Action<long, float> store)
+    {
+        var source = weights.Pointer;
         for (var o = 0; o < outputs; o++)
         {
-            var panel = target + ((long)(o / PanelWidth) * inputs * PanelWidth) + (o % PanelWidth);
+            var panel = ((long)(o / PanelWidth) * inputs * PanelWidth) + (o % PanelWidth);
             var row = source + ((long)o * inputs);
             for (var i = 0; i < inputs; i++)
             {
-                panel[(long)i * PanelWidth] = row[i];
+                store(panel + ((long)i * PanelWidth), row[i]);
             }
         }
 
         weights.Dispose();
-        return packed;
     }
 }

@@ -25,7 +25,7 @@ public sealed record MachinePeaks(double FlopsPerSecond, double BytesPerSecond);
 /// its rows attend to once (a prefill's queries share them), and does 2 FLOPs per weight per row plus
 /// 4·d_model FLOPs per (query, attended position) pair (q·k and p·v). A call takes at least
 /// max(FLOPs / peak FLOP/s, bytes / bandwidth); phases add their calls.
-/// Weights and caches are f32 in memory, so bytes are 4 per value.
+/// Caches are f32 in memory; linear weights are 4 bytes each, or 2 with memory_dtype "bf16".
 /// </summary>
 public static class CostModel
 {
@@ -47,7 +47,7 @@ public static class CostModel
         var prefill = PhaseCost.Zero;
         for (var b = 0; b < batch; b++)
         {
-            prefill = prefill.Add(Decoder(blockDecoder, blocks, Triangle(blocks), blocks, peaks));
+            prefill = prefill.Add(Decoder(info, blockDecoder, blocks, Triangle(blocks), blocks, peaks));
         }
 
         var decode = PhaseCost.Zero;
@@ -55,16 +55,16 @@ public static class CostModel
         for (int produced = 0, position = blocks; produced < newTokens; produced += lb, position++)
         {
             var count = Math.Min(lb, newTokens - produced);
-            decode = decode.Add(Call(2.0 * batch * expansion, expansion, 0, peaks));
-            decode = decode.Add(Decoder(info.Decoder, batch * r, batch * Triangle(r), (long)batch * r, peaks)).Add(LmHead(info, batch, peaks));
+            decode = decode.Add(Call(2.0 * batch * expansion, expansion * info.LinearWeightBytes, 0, peaks));
+            decode = decode.Add(Decoder(info, info.Decoder, batch * r, batch * Triangle(r), (long)batch * r, peaks)).Add(LmHead(info, batch, peaks));
             for (var j = 1; j < count; j++)
             {
-                decode = decode.Add(Decoder(info.Decoder, batch, (long)batch * (r + j), (long)batch * (r + j), peaks)).Add(LmHead(info, batch, peaks));
+                decode = decode.Add(Decoder(info, info.Decoder, batch, (long)batch * (r + j), (long)batch * (r + j), peaks)).Add(LmHead(info, batch, peaks));
             }
 
             if (produced + count < newTokens)
             {
-                decode = decode.Add(Decoder(blockDecoder, batch, (long)batch * (position + 1), (long)batch * (position + 1), peaks));
+                decode = decode.Add(Decoder(info, blockDecoder, batch, (long)batch * (position + 1), (long)batch * (position + 1), peaks));
             }
         }
 
@@ -76,14 +76,14 @@ public static class CostModel
         var prefill = PhaseCost.Zero;
         for (var b = 0; b < batch; b++)
         {
-            prefill = prefill.Add(Decoder(info.Decoder, promptLength, Triangle(promptLength), promptLength, peaks)).Add(LmHead(info, 1, peaks));
+            prefill = prefill.Add(Decoder(info, info.Decoder, promptLength, Triangle(promptLength), promptLength, peaks)).Add(LmHead(info, 1, peaks));
         }
 
         var decode = PhaseCost.Zero;
         for (var step = 1; step < newTokens; step++)
         {
             var context = (long)batch * (promptLength + step);
-            decode = decode.Add(Decoder(info.Decoder, batch, context, context, peaks)).Add(LmHead(info, batch, peaks));
+            decode = decode.Add(Decoder(info, info.Decoder, batch, context, context, peaks)).Add(LmHead(info, batch, peaks));
         }
 
         return new GenerationCost(prefill, decode);
@@ -93,23 +93,22 @@ public static class CostModel
     /// One decoder call over <paramref name="rows"/> new positions: <paramref name="pairs"/> (query, key)
     /// pairs in all, over <paramref name="positions"/> distinct cached positions (summed over sequences).
     /// </summary>
-    private static PhaseCost Decoder(DecoderShape s, int rows, long pairs, long positions, MachinePeaks peaks)
+    private static PhaseCost Decoder(ModelInfo info, DecoderShape s, int rows, long pairs, long positions, MachinePeaks peaks)
     {
         var weights = LinearParameters(s);
         var flops = (2.0 * rows * weights) + (4.0 * s.Layers * pairs * s.Heads * s.HeadDim);
         var kvBytes = (double)s.Layers * positions * s.KvDim * 2 * sizeof(float);
-        return Call(flops, weights, kvBytes, peaks);
+        return Call(flops, (double)weights * info.LinearWeightBytes, kvBytes, peaks);
     }
 
     private static PhaseCost LmHead(ModelInfo info, int rows, MachinePeaks peaks)
     {
         var weights = (long)info.VocabSize * info.Decoder.Hidden;
-        return Call(2.0 * rows * weights, weights, 0, peaks);
+        return Call(2.0 * rows * weights, (double)weights * info.LinearWeightBytes, 0, peaks);
     }
 
-    private static PhaseCost Call(double flops, long weights, double kvBytes, MachinePeaks peaks)
+    private static PhaseCost Call(double flops, double weightBytes, double kvBytes, MachinePeaks peaks)
     {
-        var weightBytes = (double)weights * sizeof(float);
         return new PhaseCost(flops, weightBytes, kvBytes, Math.Max(flops / peaks.FlopsPerSecond, (weightBytes + kvBytes) / peaks.BytesPerSecond));
     }
 

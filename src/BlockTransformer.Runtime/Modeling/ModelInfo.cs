@@ -34,6 +34,7 @@ public sealed record ModelInfo(
     int EosId,
     int PadId,
     string WeightDType,
+    string MemoryDType,
     int BlockLength,
     int PrefixLength,
     DecoderShape? BlockDecoder,
@@ -42,6 +43,9 @@ public sealed record ModelInfo(
     long EmbeddingParameters)
 {
     public long NonEmbeddingParameters => TotalParameters - EmbeddingParameters;
+
+    /// <summary>Bytes per linear-layer weight in memory: 2 for memory_dtype "bf16", else 4.</summary>
+    public int LinearWeightBytes => MemoryDType == "bf16" ? 2 : sizeof(float);
 
     /// <summary>
     /// Long-lived KV bytes per token of context: the block decoder stores one position per L_B tokens; a
