@@ -47,8 +47,6 @@ internal static class SpecDiagnostics
 
     public static DiagnosticDescriptor Find(string id) => ById[id];
 
-    public static IEnumerable<DiagnosticDescriptor> All => ById.Values;
-
     private static Dictionary<string, DiagnosticDescriptor> Create(params (string Id, string Title)[] entries)
     {
         var map = new Dictionary<string, DiagnosticDescriptor>();

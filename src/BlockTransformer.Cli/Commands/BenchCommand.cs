@@ -183,7 +183,7 @@ internal sealed class BenchRunner(List<ModelDescriptor> descriptors, int repeats
                     median.Prefill.TotalSeconds,
                     median.Decode.TotalSeconds,
                     perSample[m].Slope,
-                    KvBytes(info, setting, entry.Key),
+                    info.KvCacheBytes(setting.PromptLength, setting.GenLength, entry.Key),
                     CostModel.Generation(info, setting.PromptLength, setting.GenLength, entry.Key, peaks));
             })).ToList();
         }
@@ -230,10 +230,4 @@ internal sealed class BenchRunner(List<ModelDescriptor> descriptors, int repeats
         generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false });
         return generator.LastTimings;
     }
-
-    /// <summary>KV-cache bytes the generators allocate for this batch (f32).</summary>
-    private static long KvBytes(ModelInfo info, BenchSetting setting, int batch) => info.Kind == ModelKind.Block
-        ? (batch * (long)((setting.PromptLength + info.BlockLength - 1) / info.BlockLength + ((setting.GenLength + info.BlockLength - 1) / info.BlockLength) - 1) * info.BlockDecoder!.KvBytesPerPosition)
-            + (batch * info.TokenDecoderCacheBytes)
-        : batch * (long)(setting.PromptLength + setting.GenLength - 1) * info.Decoder.KvBytesPerPosition;
 }

@@ -31,8 +31,7 @@ public sealed class BlockGenerator : TextGenerator
         var tokens = state.Prompts.Select(p => LeftPad(p, lb, info.PadId)).ToArray();
         var promptBlocks = tokens.Select(t => t.Length / lb).ToArray();
 
-        // The last generated block never enters the block decoder (§3.4 step 5).
-        var capacity = promptBlocks.Max() + ((maxNew + lb - 1) / lb) - 1;
+        var capacity = info.CachePositions(state.Prompts.Max(p => p.Length), maxNew);
         if (capacity > blockDecoder.MaxContext)
         {
             throw new ArgumentException($"prompt + max new tokens need {capacity} block positions, but {info.Name}'s block decoder has max_context {blockDecoder.MaxContext} blocks ({blockDecoder.MaxContext * lb} tokens).");

@@ -16,7 +16,7 @@ public sealed class VanillaGenerator : TextGenerator
         var d = info.Decoder.Hidden;
         var batch = state.BatchSize;
         var maxNew = state.Options.MaxNewTokens;
-        var capacity = state.Prompts.Max(p => p.Length) + maxNew - 1;
+        var capacity = info.CachePositions(state.Prompts.Max(p => p.Length), maxNew);
         if (capacity > info.Decoder.MaxContext)
         {
             throw new ArgumentException($"prompt + max new tokens need {capacity} positions, but {info.Name} has max_context {info.Decoder.MaxContext}.");

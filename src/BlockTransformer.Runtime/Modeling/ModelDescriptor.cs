@@ -28,7 +28,7 @@ public sealed class ModelDescriptor
     public ILanguageModel Load(string path)
     {
         using var file = SafeTensorsFile.Open(path);
-        return factory(WeightSet.Load(file, Tensors, OptionalTensors.ToArray()));
+        return factory(WeightSet.Load(file, Tensors, OptionalTensors));
     }
 
     /// <summary>Seeded random weights, equal to what <see cref="WriteRandomWeights"/> writes for the same seed and dtype.</summary>

@@ -60,4 +60,16 @@ public sealed record ModelInfo(
 
     /// <summary>The token decoder's whole per-sequence cache: R + L_B - 1 positions, reset every block.</summary>
     public long TokenDecoderCacheBytes => Kind == ModelKind.Block ? (PrefixLength + BlockLength - 1) * Decoder.KvBytesPerPosition : 0;
+
+    /// <summary>
+    /// Positions the long-lived KV cache (block decoder, or the vanilla decoder with L_B = 1) needs for one
+    /// sequence: the prompt left-padded to whole blocks plus every generated block but the last, which never
+    /// re-enters the model (brief §3.4).
+    /// </summary>
+    public int CachePositions(int promptLength, int newTokens) =>
+        ((promptLength + BlockLength - 1) / BlockLength) + ((newTokens + BlockLength - 1) / BlockLength) - 1;
+
+    /// <summary>KV-cache bytes a generate call allocates for <paramref name="batch"/> sequences (f32, both caches).</summary>
+    public long KvCacheBytes(int promptLength, int newTokens, int batch) =>
+        batch * (((long)CachePositions(promptLength, newTokens) * KvCacheBytesPerBlock) + TokenDecoderCacheBytes);
 }
