@@ -46,18 +46,40 @@ public sealed class ModelGenerator : IIncrementalGenerator
             Emit(output, pair.Left, pair.Right));
         context.RegisterSourceOutput(models.Select(static (set, _) => set.Specs), static (output, all) =>
             output.AddSource("CompiledModels.g.cs", CatalogEmitter.Emit(all)));
+
+        // A project that references the GPU backend also gets each model's ILGPU twin ({Model}.Gpu).
+        var gpu = context.CompilationProvider
+            .Select(static (compilation, _) => compilation.ReferencedAssemblyNames.Any(name => name.Name == GpuAssembly))
+            .WithTrackingName(TrackingNames.Gpu);
+        context.RegisterSourceOutput(specs.Combine(gpu).Where(static pair => pair.Right).Select(static (pair, _) => pair.Left), static (output, spec) =>
+            Guarded(output, spec, () => output.AddSource($"{spec.TypeName}.Gpu.g.cs", GpuEmitter.Emit(spec))));
+        context.RegisterSourceOutput(models.Select(static (set, _) => set.Specs).Combine(gpu), static (output, pair) =>
+        {
+            if (pair.Right)
+            {
+                output.AddSource("CompiledGpuModels.g.cs", CatalogEmitter.EmitGpu(pair.Left));
+            }
+        });
     }
 
-    private static void Emit(SourceProductionContext output, ModelSpec spec, bool embedSource)
+    /// <summary>The GPU backend assembly: referencing it turns on GPU emission.</summary>
+    public const string GpuAssembly = "BlockTransformer.Gpu";
+
+    private static void Emit(SourceProductionContext output, ModelSpec spec, bool embedSource) => Guarded(output, spec, () =>
+    {
+        var source = ModelEmitter.Emit(spec);
+        output.AddSource($"{spec.TypeName}.g.cs", source);
+        if (embedSource)
+        {
+            output.AddSource($"{spec.TypeName}.Source.g.cs", ModelEmitter.EmitSourceConstant(spec, source));
+        }
+    });
+
+    private static void Guarded(SourceProductionContext output, ModelSpec spec, Action emit)
     {
         try
         {
-            var source = ModelEmitter.Emit(spec);
-            output.AddSource($"{spec.TypeName}.g.cs", source);
-            if (embedSource)
-            {
-                output.AddSource($"{spec.TypeName}.Source.g.cs", ModelEmitter.EmitSourceConstant(spec, source));
-            }
+            emit();
         }
         catch (Exception e)
         {
@@ -84,6 +106,7 @@ public static class TrackingNames
     public const string Parse = "ParseSpec";
     public const string Models = "ModelSet";
     public const string Spec = "ModelSpec";
+    public const string Gpu = "GpuEnabled";
 }
 
 /// <summary>All valid specs of a project with duplicate model names removed (and reported).</summary>

@@ -9,6 +9,11 @@ internal sealed class SourceWriter
     private readonly StringBuilder text = new();
     private int indent;
 
+    public SourceWriter(int indent = 0) => this.indent = indent;
+
+    /// <summary>Appends what <paramref name="other"/> wrote (its own indentation kept).</summary>
+    public void Append(SourceWriter other) => text.Append(other.text);
+
     public void Line(string line = "")
     {
         if (line.Length > 0)

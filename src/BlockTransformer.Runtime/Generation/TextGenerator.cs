@@ -72,11 +72,7 @@ public abstract class TextGenerator
         Model.LmHead(finalHidden, sequences.Count, scores);
         for (var a = 0; a < sequences.Count; a++)
         {
-            var token = state.Choose(sequences[a], scores.Slice(a * vocab, vocab));
-            if (token == Model.Info.EosId && state.Options.StopAtEos)
-            {
-                state.Stopped[sequences[a]] = true;
-            }
+            state.Choose(sequences[a], scores.Slice(a * vocab, vocab), Model.Info.EosId);
         }
     }
 
@@ -141,13 +137,22 @@ public sealed class GenerationState
         }
     }
 
-    /// <summary>Samples, records and streams one token; returns it.</summary>
-    public int Choose(int sequence, ReadOnlySpan<float> logits)
+    /// <summary>Samples, records and streams one token (see <see cref="Record(int, int, ReadOnlySpan{float}, int)"/>).</summary>
+    public void Choose(int sequence, ReadOnlySpan<float> logits, int eosId) =>
+        Record(sequence, samplers[sequence].Sample(logits), logits, eosId);
+
+    /// <summary>
+    /// Records and streams a token chosen elsewhere (by a device sampler); stops the sequence on EOS when
+    /// <see cref="GenerationOptions.StopAtEos"/> is on. <paramref name="logits"/> may be empty.
+    /// </summary>
+    public void Record(int sequence, int token, ReadOnlySpan<float> logits, int eosId)
     {
-        var token = samplers[sequence].Sample(logits);
         generated[sequence].Add(token);
         onToken?.Invoke(sequence, token, logits);
-        return token;
+        if (token == eosId && Options.StopAtEos)
+        {
+            Stopped[sequence] = true;
+        }
     }
 
     public GenerationResult[] Results() => Enumerable.Range(0, BatchSize)

@@ -25,14 +25,19 @@ public sealed class ModelDescriptor
     public IReadOnlyList<string> OptionalTensors { get; }
 
     /// <summary>Loads a safetensors checkpoint; throws <see cref="SafeTensorsException"/> listing every mismatch.</summary>
-    public ILanguageModel Load(string path)
-    {
-        using var file = SafeTensorsFile.Open(path);
-        return factory(WeightSet.Load(file, Tensors, OptionalTensors));
-    }
+    public ILanguageModel Load(string path) => factory(LoadWeights(path));
 
     /// <summary>Seeded random weights, equal to what <see cref="WriteRandomWeights"/> writes for the same seed and dtype.</summary>
-    public ILanguageModel CreateRandom(ulong seed, TensorDType dtype) => factory(RandomWeights.Create(Tensors, seed, dtype));
+    public ILanguageModel CreateRandom(ulong seed, TensorDType dtype) => factory(RandomWeightSet(seed, dtype));
+
+    /// <summary>A checked checkpoint as f32 tensors, for another backend (the GPU) to take.</summary>
+    public WeightSet LoadWeights(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return WeightSet.Load(file, Tensors, OptionalTensors);
+    }
+
+    public WeightSet RandomWeightSet(ulong seed, TensorDType dtype) => RandomWeights.Create(Tensors, seed, dtype);
 
     public void WriteRandomWeights(string path, ulong seed, TensorDType dtype) => RandomWeights.Write(path, Tensors, seed, dtype);
 

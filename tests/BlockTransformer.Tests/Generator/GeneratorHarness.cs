@@ -10,18 +10,26 @@ namespace BlockTransformer.Tests.Generator;
 /// <summary>Runs the model generator in-process through Roslyn's driver, as the compiler would.</summary>
 internal static class GeneratorHarness
 {
-    private static readonly Lazy<MetadataReference[]> References = new(() =>
+    /// <summary>The runtime and the framework; with <c>gpu</c> also BlockTransformer.Gpu and ILGPU, which turn on GPU emission.</summary>
+    private static readonly Lazy<MetadataReference[]> GpuReferences = new(() =>
         ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(path => Path.GetFileName(path) is not ("BlockTransformer.Tests.dll" or "bt.dll"))
             .Append(typeof(BlockTransformer.Runtime.KvCache).Assembly.Location)
+            .Append(typeof(BlockTransformer.Gpu.GpuModel).Assembly.Location)
             .Distinct()
             .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
             .ToArray());
 
-    public static CSharpCompilation Compilation(params string[] sources) => CSharpCompilation.Create(
+    private static readonly Lazy<MetadataReference[]> References = new(() =>
+        GpuReferences.Value.Where(r => !Path.GetFileName(r.Display!).StartsWith("ILGPU", StringComparison.Ordinal)
+            && Path.GetFileName(r.Display) != "BlockTransformer.Gpu.dll").ToArray());
+
+    public static CSharpCompilation Compilation(params string[] sources) => Compilation(gpu: false, sources);
+
+    public static CSharpCompilation Compilation(bool gpu, params string[] sources) => CSharpCompilation.Create(
         "SpecTests",
         sources.Select(s => CSharpSyntaxTree.ParseText(s, new CSharpParseOptions(LanguageVersion.Latest))),
-        References.Value,
+        gpu ? GpuReferences.Value : References.Value,
         new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true));
 
     public static GeneratorDriver CreateDriver(params (string Path, string Text)[] specs) =>
@@ -34,9 +42,11 @@ internal static class GeneratorHarness
         new SpecOptions(),
         new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
-    public static (GeneratorRunResult Result, Compilation Output) Run(params (string Path, string Text)[] specs)
+    public static (GeneratorRunResult Result, Compilation Output) Run(params (string Path, string Text)[] specs) => Run(gpu: false, specs);
+
+    public static (GeneratorRunResult Result, Compilation Output) Run(bool gpu, params (string Path, string Text)[] specs)
     {
-        var driver = CreateDriver(specs).RunGeneratorsAndUpdateCompilation(Compilation("class Placeholder {}"), out var output, out _);
+        var driver = CreateDriver(specs).RunGeneratorsAndUpdateCompilation(Compilation(gpu, "class Placeholder {}"), out var output, out _);
         return (driver.GetRunResult().Results.Single(), output);
     }
 

@@ -23,6 +23,29 @@ public class GeneratorOutputTests
         Snapshot.Match(model.SourceText.ToString(), new SnapshotNameExtension(name));
     }
 
+    /// <summary>The ILGPU twin emitted when the project references BlockTransformer.Gpu: kernels and launch order.</summary>
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void GeneratedGpuSourceMatchesSnapshot(string name)
+    {
+        var (result, _) = GeneratorHarness.Run(gpu: true, SpecFile(name));
+        Assert.Empty(result.Diagnostics);
+        var gpu = result.GeneratedSources.Single(s => s.HintName.EndsWith(".Gpu.g.cs", StringComparison.Ordinal));
+        Snapshot.Match(gpu.SourceText.ToString(), new SnapshotNameExtension(name + "_gpu"));
+    }
+
+    [Fact]
+    public void GpuTwinsAreEmittedOnlyWhenTheGpuBackendIsReferenced()
+    {
+        var (cpuOnly, _) = GeneratorHarness.Run(SpecFile("tiny_vanilla"));
+        Assert.DoesNotContain(cpuOnly.GeneratedSources, s => s.HintName.Contains("Gpu", StringComparison.Ordinal));
+        var (withGpu, _) = GeneratorHarness.Run(gpu: true, SpecFile("tiny_vanilla"));
+        Assert.Equal(
+            ["CompiledGpuModels.g.cs", "CompiledModels.g.cs", "TinyVanillaModel.Gpu.g.cs", "TinyVanillaModel.g.cs"],
+            withGpu.GeneratedSources.Select(s => s.HintName).Order(StringComparer.Ordinal));
+    }
+
     /// <summary>The user-facing snapshot helper: a model's GeneratedSource is exactly what the generator emitted.</summary>
     [Fact]
     public void EmbeddedGeneratedSourceIsTheEmittedModel()
@@ -38,9 +61,9 @@ public class GeneratorOutputTests
     {
         var specs = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Specs"), "*.json")
             .Select(path => SpecFile(Path.GetFileNameWithoutExtension(path))).ToArray();
-        var (result, output) = GeneratorHarness.Run(specs);
+        var (result, output) = GeneratorHarness.Run(gpu: true, specs);
         Assert.Empty(result.Diagnostics);
-        Assert.Equal(specs.Length + 1, result.GeneratedSources.Length);
+        Assert.Equal((2 * specs.Length) + 2, result.GeneratedSources.Length);
         var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
@@ -49,12 +72,12 @@ public class GeneratorOutputTests
     public void AnUnrelatedEditLeavesEveryStepCached()
     {
         var driver = GeneratorHarness.CreateDriver(SpecFile("tiny_block"), SpecFile("tiny_vanilla"));
-        var compilation = GeneratorHarness.Compilation("class Placeholder {}");
+        var compilation = GeneratorHarness.Compilation(gpu: true, "class Placeholder {}");
         driver = driver.RunGenerators(compilation);
         driver = driver.RunGenerators(compilation.AddSyntaxTrees(Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("class Unrelated { int x; }")));
         var result = driver.GetRunResult().Results.Single();
 
-        foreach (var step in new[] { TrackingNames.Parse, TrackingNames.Models, TrackingNames.Spec })
+        foreach (var step in new[] { TrackingNames.Parse, TrackingNames.Models, TrackingNames.Spec, TrackingNames.Gpu })
         {
             var outputs = result.TrackedSteps[step].SelectMany(s => s.Outputs).ToList();
             Assert.NotEmpty(outputs);

@@ -1,0 +1,160 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace BlockTransformer.Gpu;
+
+/// <summary>
+/// The device twin of <see cref="Runtime.DecoderRows"/>: for each row of a decoder call, its sequence,
+/// its KV-cache slot and its RoPE position. Filled on the host, uploaded once per decoder call (not per layer).
+/// </summary>
+public sealed class DeviceRows : IDisposable
+{
+    private readonly GpuDevice device;
+    private int[] host = new int[48];
+    private DeviceBuffer<int>? buffer;
+
+    public DeviceRows(GpuDevice device) => this.device = device;
+
+    public int Count { get; private set; }
+
+    /// <summary>The highest cache slot of any row: attention kernels are launched for slots 0..MaxSlot.</summary>
+    public int MaxSlot { get; private set; }
+
+    public ArrayView<int> Sequences => Part(0);
+
+    public ArrayView<int> Slots => Part(1);
+
+    public ArrayView<int> Positions => Part(2);
+
+    public void Clear()
+    {
+        Count = 0;
+        MaxSlot = 0;
+    }
+
+    public void Add(int sequence, int slot, int position)
+    {
+        if (3 * (Count + 1) > host.Length)
+        {
+            Array.Resize(ref host, host.Length * 2);
+        }
+
+        host[(3 * Count) + 0] = sequence;
+        host[(3 * Count) + 1] = slot;
+        host[(3 * Count) + 2] = position;
+        MaxSlot = Math.Max(MaxSlot, slot);
+        Count++;
+    }
+
+    /// <summary>Copies the rows to the device: sequences, then slots, then positions, each Count long.</summary>
+    public void Upload()
+    {
+        if (buffer is null || buffer.Length < 3L * Count)
+        {
+            buffer?.Dispose();
+            buffer = device.Allocate<int>(Math.Max(3L * Count, 48), "decoder row table");
+        }
+
+        var planar = new int[3 * Count];
+        for (var r = 0; r < Count; r++)
+        {
+            planar[r] = host[3 * r];
+            planar[Count + r] = host[(3 * r) + 1];
+            planar[(2 * Count) + r] = host[(3 * r) + 2];
+        }
+
+        buffer.View.SubView(0, planar.Length).CopyFromCPU(planar);
+    }
+
+    private ArrayView<int> Part(int index) =>
+        buffer is null ? throw new InvalidOperationException("rows were not uploaded.") : buffer.View.SubView((long)index * Count, Count);
+
+    public void Dispose() => buffer?.Dispose();
+}
+
+/// <summary>
+/// K and V of one decoder stack for a whole batch, laid out [layer][sequence][slot][K/V head][head dim]
+/// so a kernel lane reading one head's vector reads consecutive floats.
+/// </summary>
+public sealed class GpuKvCache : IDisposable
+{
+    private readonly DeviceBuffer<float> keys;
+    private readonly DeviceBuffer<float> values;
+
+    public GpuKvCache(GpuDevice device, int layers, int batch, int capacity, int kvDim, string what)
+    {
+        Layers = layers;
+        Batch = batch;
+        Capacity = capacity;
+        KvDim = kvDim;
+        var length = (long)layers * batch * capacity * kvDim;
+        device.EnsureFits(2 * length * sizeof(float), $"{what} KV cache ({layers} layers × batch {batch} × {capacity} positions × {kvDim} × K and V, f32)");
+        keys = device.Allocate<float>(length, what + " K cache");
+        values = device.Allocate<float>(length, what + " V cache");
+    }
+
+    public int Layers { get; }
+
+    public int Batch { get; }
+
+    public int Capacity { get; }
+
+    public int KvDim { get; }
+
+    public ArrayView<float> Keys => keys.View;
+
+    public ArrayView<float> Values => values.View;
+
+    /// <summary>Offset of layer <paramref name="layer"/>'s block in <see cref="Keys"/> and <see cref="Values"/>.</summary>
+    public long LayerOffset(int layer) => (long)layer * Batch * Capacity * KvDim;
+
+    public void Dispose()
+    {
+        keys.Dispose();
+        values.Dispose();
+    }
+}
+
+/// <summary>Per-call activation buffers, grown on demand and reused (no allocation once warm).</summary>
+public sealed class GpuScratch : IDisposable
+{
+    private readonly GpuDevice device;
+    private readonly DeviceBuffer<float>?[] buffers = new DeviceBuffer<float>?[8];
+    private DeviceBuffer<int>? ids;
+
+    public GpuScratch(GpuDevice device) => this.device = device;
+
+    public ArrayView<float> Get(int slot, long length)
+    {
+        var buffer = buffers[slot];
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = buffers[slot] = device.Allocate<float>(length, "activations");
+        }
+
+        return buffer.View.SubView(0, length);
+    }
+
+    /// <summary>The one integer buffer (token ids of sampling candidates).</summary>
+    public ArrayView<int> GetIds(long length)
+    {
+        if (ids is null || ids.Length < length)
+        {
+            ids?.Dispose();
+            ids = device.Allocate<int>(length, "sampling candidates");
+        }
+
+        return ids.View.SubView(0, length);
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in buffers)
+        {
+            buffer?.Dispose();
+        }
+
+        ids?.Dispose();
+    }
+}

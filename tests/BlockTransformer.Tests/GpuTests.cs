@@ -1,0 +1,201 @@
+using BlockTransformer.Gpu;
+using BlockTransformer.Models;
+using BlockTransformer.Runtime;
+
+namespace BlockTransformer.Tests;
+
+/// <summary>
+/// The generated ILGPU models on ILGPU's CPU simulator (32-wide warps × 2) against the generated CPU
+/// models, which the reference tests already check: same tokens, logits within 1e-4 relative.
+/// </summary>
+[Collection(GpuSimulator.Collection)]
+public sealed class GpuTests(GpuSimulator simulator)
+{
+    private static readonly int[][] RaggedPrompts = [[5, 17, 3, 58, 41, 9, 2], [60], [11, 12, 13, 14, 15]];
+
+    [Theory]
+    [InlineData("tiny_block", TokenPositions.Training)]
+    [InlineData("tiny_block", TokenPositions.Reference)]
+    [InlineData("tiny_block_gqa", TokenPositions.Training)]
+    [InlineData("tiny_vanilla", TokenPositions.Training)]
+    [InlineData("tiny_vanilla_mqa", TokenPositions.Training)]
+    public void GpuModelMatchesCpuModelOnRaggedBatch(string name, TokenPositions positions)
+    {
+        var options = new GenerationOptions { MaxNewTokens = 7, StopAtEos = false, TokenPositions = positions };
+        var (cpuResults, cpuLogits) = RunCpu(name, options);
+        var (gpuResults, gpuLogits) = RunGpu(name, options);
+
+        for (var s = 0; s < RaggedPrompts.Length; s++)
+        {
+            Assert.Equal(cpuResults[s].GeneratedIds, gpuResults[s].GeneratedIds);
+            Assert.Equal(cpuLogits[s].Count, gpuLogits[s].Count);
+            for (var t = 0; t < cpuLogits[s].Count; t++)
+            {
+                AssertClose(cpuLogits[s][t], gpuLogits[s][t], $"{name} sequence {s} token {t}");
+            }
+        }
+    }
+
+    [Fact]
+    public void LongAttentionMergesChunksAsTheCpuAttendsTheWholeContext()
+    {
+        var options = new GenerationOptions { MaxNewTokens = 5, StopAtEos = false };
+        int[][] prompts = [Enumerable.Range(0, 150).Select(i => 1 + (i * 7 % 60)).ToArray(), [3, 4]];
+        using var cpu = TestModels.Find("tiny_vanilla_long").CreateRandom(Seed, TensorDType.F32);
+        var (expected, expectedLogits) = TestModels.Run(cpu, prompts, options);
+        var logits = prompts.Select(_ => new List<float[]>()).ToArray();
+        var actual = GpuTextGenerator.For(CreateGpu("tiny_vanilla_long"), copyLogits: true)
+            .Generate(prompts, options, (sequence, _, scores) => logits[sequence].Add(scores.ToArray()));
+        for (var s = 0; s < prompts.Length; s++)
+        {
+            Assert.Equal(expected[s].GeneratedIds, actual[s].GeneratedIds);
+            for (var t = 0; t < logits[s].Count; t++)
+            {
+                AssertClose(expectedLogits[s][t], logits[s][t], $"sequence {s} token {t}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void DeviceTopKSamplingPicksWhatTheCpuSamplerPicks(string name)
+    {
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = 6,
+            StopAtEos = false,
+            Sampling = new SamplingOptions { Greedy = false, Temperature = 1.5f, TopK = 20, Seed = 12345 },
+        };
+        var (cpuResults, _) = RunCpu(name, options);
+        var (gpuResults, _) = RunGpu(name, options);
+        for (var s = 0; s < RaggedPrompts.Length; s++)
+        {
+            Assert.Equal(cpuResults[s].GeneratedIds, gpuResults[s].GeneratedIds);
+        }
+
+        // A different seed must change something, or the test would pass with the seed ignored.
+        var (reseeded, _) = RunGpu(name, options with { Sampling = options.Sampling with { Seed = 999 } });
+        Assert.NotEqual(gpuResults.SelectMany(r => r.GeneratedIds), reseeded.SelectMany(r => r.GeneratedIds));
+    }
+
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void EosStopsOnlyItsOwnSequenceAsOnTheCpu(string name)
+    {
+        // Search on the CPU model for a prompt whose greedy continuation hits EOS before the end.
+        using var cpu = TestModels.Find(name).CreateRandom(Seed, TensorDType.F32);
+        var eos = cpu.Info.EosId;
+        var random = new Random(1);
+        var noStop = new GenerationOptions { MaxNewTokens = 12, StopAtEos = false };
+        var prompt = Enumerable.Range(0, 2000)
+            .Select(_ => Enumerable.Range(0, random.Next(1, 9)).Select(_ => random.Next(1, cpu.Info.VocabSize)).ToArray())
+            .First(candidate => TextGenerator.For(cpu).Generate([candidate], noStop)[0].GeneratedIds.Take(10).Contains(eos));
+        int[][] prompts = [prompt, [9, 10, 11]];
+        var options = new GenerationOptions { MaxNewTokens = 12 };
+
+        var expected = TextGenerator.For(cpu).Generate(prompts, options);
+        var actual = GpuTextGenerator.For(CreateGpu(name)).Generate(prompts, options);
+        Assert.True(actual[0].StoppedAtEos);
+        Assert.Equal(eos, actual[0].GeneratedIds[^1]);
+        for (var s = 0; s < prompts.Length; s++)
+        {
+            Assert.Equal(expected[s].GeneratedIds, actual[s].GeneratedIds);
+            Assert.Equal(expected[s].StoppedAtEos, actual[s].StoppedAtEos);
+        }
+    }
+
+    [Fact]
+    public void UnsupportedSamplingIsRefusedWithTheReason()
+    {
+        var model = CreateGpu("tiny_vanilla");
+        var generator = GpuTextGenerator.For(model);
+        var topP = Assert.Throws<GpuException>(() => generator.Generate(RaggedPrompts, new GenerationOptions
+        {
+            Sampling = new SamplingOptions { Greedy = false, TopK = 5, TopP = 0.9f },
+        }));
+        Assert.Contains("top-p", topP.Message);
+        var noTopK = Assert.Throws<GpuException>(() => generator.Generate(RaggedPrompts, new GenerationOptions
+        {
+            Sampling = new SamplingOptions { Greedy = false },
+        }));
+        Assert.Contains("top-k from 1 to 64", noTopK.Message);
+    }
+
+    [Fact]
+    public void CacheThatDoesNotFitIsRefusedWithBytesNeededAndAvailable()
+    {
+        var model = CreateGpu("tiny_block");
+        var error = Assert.Throws<GpuException>(() => new GpuKvCache(model.Device, 1000, 1 << 20, 1 << 10, 1 << 10, "block decoder"));
+        Assert.Contains("block decoder KV cache", error.Message);
+        Assert.Contains("needs 8192000.00 GiB", error.Message);
+        Assert.Contains("available", error.Message);
+    }
+
+    private (GenerationResult[] Results, List<float[]>[] Logits) RunCpu(string name, GenerationOptions options)
+    {
+        using var model = TestModels.Find(name).CreateRandom(Seed, TensorDType.F32);
+        return TestModels.Run(model, RaggedPrompts, options);
+    }
+
+    private (GenerationResult[] Results, List<float[]>[] Logits) RunGpu(string name, GenerationOptions options)
+    {
+        var model = CreateGpu(name);
+        var logits = RaggedPrompts.Select(_ => new List<float[]>()).ToArray();
+        var results = GpuTextGenerator.For(model, copyLogits: true)
+            .Generate(RaggedPrompts, options, (sequence, _, scores) => logits[sequence].Add(scores.ToArray()));
+        return (results, logits);
+    }
+
+    private GpuModel CreateGpu(string name) => simulator.Model(name, () =>
+        CompiledGpuModels.All.Single(m => m.Info.Name == name).CreateRandom(simulator.Device, Seed, TensorDType.F32));
+
+    private const ulong Seed = 21;
+
+    private static void AssertClose(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        var scale = Math.Max(1f, expected.Max(Math.Abs));
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * scale, $"{what}: logit {i} is {actual[i]} on the GPU, {expected[i]} on the CPU");
+        }
+    }
+}
+
+/// <summary>One CPU-simulator device and its loaded models for all GPU tests (kernel compilation is slow).</summary>
+public sealed class GpuSimulator : IDisposable
+{
+    public const string Collection = "gpu simulator";
+
+    private readonly Dictionary<string, GpuModel> models = [];
+
+    public GpuDevice Device { get; } = GpuDevice.Open(GpuDeviceKind.CpuSimulator);
+
+    public GpuModel Model(string name, Func<GpuModel> create)
+    {
+        lock (models)
+        {
+            if (!models.TryGetValue(name, out var model))
+            {
+                models[name] = model = create();
+            }
+
+            return model;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var model in models.Values)
+        {
+            model.Dispose();
+        }
+
+        Device.Dispose();
+    }
+}
+
+[CollectionDefinition(GpuSimulator.Collection)]
+public sealed class GpuSimulatorCollection : ICollectionFixture<GpuSimulator>;
