@@ -15,7 +15,7 @@ try
         var unknown => throw new CliException($"unknown command '{unknown}'. Commands: list, info, init-weights, generate, bench."),
     };
 }
-catch (Exception e) when (e is CliException or ArgumentException or SafeTensorsException or IOException or UnauthorizedAccessException)
+catch (Exception e) when (e is CliException or ArgumentException or SafeTensorsException or IOException or UnauthorizedAccessException || Backend.IsUserError(e))
 {
     Console.Error.WriteLine($"bt: error: {e.Message}");
     return 1;
@@ -32,9 +32,10 @@ static int Usage(TextWriter writer, int code)
           bt generate --model NAME [--weights FILE] --prompt-ids "1,2,3" [--prompt-ids …] --max-new-tokens N
                       [--greedy | --temperature T --top-k K --top-p P --seed S] [--positions training|reference]
                       [--format text|json] [--top-logits K] [--weights-seed S] [--keep-going-after-eos]
+                      [--device cpu|cuda|cpu-sim]   (GPU devices: JIT build only, dotnet bt.dll)
           bt bench (--model NAME | --pair A:B | --sweep A,B,…) [--setting prefill-heavy|decode-heavy|all | --prompt-len N --gen-len N]
                    [--batch 1,8,64 | --memory-budget 8GiB] [--repeat N] [--format table|json|csv]
-                   [--calibrate] [--peak-gflops X --bandwidth-gbs Y] [--seed S]
+                   [--calibrate] [--peak-gflops X --bandwidth-gbs Y] [--seed S] [--device cpu|cuda|cpu-sim]
         """);
     return code;
 }

@@ -26,6 +26,7 @@ public sealed class GpuDevice : IDisposable
 {
     private readonly Context context;
     private long allocated;
+    private long peak;
 
     private GpuDevice(Context context, Accelerator accelerator, GpuDeviceKind kind)
     {
@@ -47,6 +48,11 @@ public sealed class GpuDevice : IDisposable
 
     /// <summary>Bytes held by buffers allocated through <see cref="Allocate{T}"/>.</summary>
     public long AllocatedBytes => allocated;
+
+    /// <summary>The most <see cref="AllocatedBytes"/> since <see cref="ResetPeak"/>: `bt bench` takes memory per sample from it.</summary>
+    public long PeakBytes => peak;
+
+    public void ResetPeak() => peak = allocated;
 
     public static GpuDevice Open(GpuDeviceKind kind)
     {
@@ -88,6 +94,7 @@ public sealed class GpuDevice : IDisposable
         var buffer = Accelerator.Allocate1D<T>(Math.Max(1, length));
         buffer.MemSetToZero();
         allocated += bytes;
+        peak = Math.Max(peak, allocated);
         return new DeviceBuffer<T>(this, buffer, bytes);
     }
 

@@ -72,6 +72,29 @@ public class CliTests
         }
     }
 
+    /// <summary>The paper model's generated ILGPU kernels on the CPU simulator: same tokens and top logits as the CPU.</summary>
+    [Fact]
+    public void GenerateOnTheGpuSimulatorMatchesTheCpu()
+    {
+        string[] args = ["generate", "--model", "vanilla_31", "--prompt-ids", "1,2,3", "--prompt-ids", "7", "--max-new-tokens", "3", "--format", "json", "--top-logits", "3"];
+        var cpu = Bt(args);
+        var gpu = Bt([.. args, "--device", "cpu-sim"]);
+        Assert.True(gpu.Code == 0, gpu.Error);
+        Assert.Contains("on CPUAccelerator", gpu.Error);
+        using var expected = JsonDocument.Parse(cpu.Output);
+        using var actual = JsonDocument.Parse(gpu.Output);
+        foreach (var (e, a) in expected.RootElement.EnumerateArray().Zip(actual.RootElement.EnumerateArray()))
+        {
+            Assert.Equal(e.GetProperty("generated_ids").ToString(), a.GetProperty("generated_ids").ToString());
+            var logits = (JsonElement item) => item.GetProperty("top_logits").EnumerateArray().SelectMany(step => step.EnumerateArray()).ToList();
+            foreach (var (x, y) in logits(e).Zip(logits(a), (x, y) => (x, y)))
+            {
+                Assert.Equal(x[0].GetInt32(), y[0].GetInt32());
+                Assert.True(Math.Abs(x[1].GetDouble() - y[1].GetDouble()) <= 1e-4 * Math.Max(1, Math.Abs(x[1].GetDouble())), $"{x} vs {y}");
+            }
+        }
+    }
+
     [Fact]
     public void InitWeightsFileGivesTheSameTokensAsTheBuiltInSeededWeights()
     {
@@ -95,6 +118,9 @@ public class CliTests
     [InlineData("--greedy cannot be combined", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--greedy", "--temperature", "0.7")]
     [InlineData("--max-new-tokens must be an integer", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--max-new-tokens", "-3")]
     [InlineData("unknown command 'frobnicate'", "frobnicate")]
+    [InlineData("unknown device 'tpu'", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "tpu")]
+    [InlineData("top-p sampling (top-p 0.5) is not available on the GPU", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "cpu-sim", "--top-p", "0.5")]
+    [InlineData("sampling needs a top-k from 1 to 64", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "cpu-sim", "--temperature", "0.8")]
     public void BadInputPrintsOneClearLineAndFails(string expected, params string[] args)
     {
         var (code, output, error) = Bt(args);

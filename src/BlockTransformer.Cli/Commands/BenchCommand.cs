@@ -23,6 +23,7 @@ internal static class BenchCommand
         var format = arguments.Value("--format") ?? "table";
         var peaksFlops = arguments.Float("--peak-gflops");
         var peaksBandwidth = arguments.Float("--bandwidth-gbs");
+        var device = arguments.Value("--device");
         arguments.RejectUnknown("bench");
         if (format is not ("table" or "json" or "csv"))
         {
@@ -34,7 +35,8 @@ internal static class BenchCommand
             throw new CliException("give either --batch or --memory-budget, not both.");
         }
 
-        var peaks = MachineCalibration.Load(calibrateOnly, peaksFlops, peaksBandwidth);
+        using var backend = Backend.Open(device);
+        var peaks = MachineCalibration.Load(calibrateOnly, peaksFlops, peaksBandwidth, backend);
         if (calibrateOnly && models.Count == 0)
         {
             return 0;
@@ -45,7 +47,7 @@ internal static class BenchCommand
             throw new CliException("name what to measure: --model NAME, --pair A:B or --sweep A,B,C.");
         }
 
-        var runner = new BenchRunner(models, repeats, seed, peaks, new Progress());
+        var runner = new BenchRunner(backend, models, repeats, seed, peaks, new Progress());
         var results = new List<BenchResult>();
         var pairs = new List<PairRatio>();
         foreach (var setting in settings)
@@ -145,15 +147,15 @@ internal sealed class Progress
 }
 
 /// <summary>Runs the measurements of one setting for every model, alternating models within each repeat.</summary>
-internal sealed class BenchRunner(List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, Progress progress)
+internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, Progress progress)
 {
     public List<BenchResult> Measure(BenchSetting setting, int[] batches, long? budget)
     {
-        var models = descriptors.Select(d => d.CreateRandom(seed, d.DefaultDType)).ToList();
+        var models = descriptors.Select(d => backend.Create(d, null, seed)).ToList();
         try
         {
-            // Memory per sample = slope of peak native memory between batch 1 and 2 (paper §7); these
-            // two runs are also the warm-up.
+            // Memory per sample = slope of peak memory (native, or device on a GPU) between batch 1 and 2
+            // (paper §7); these two runs are also the warm-up.
             var perSample = models.Select(m => MemoryPerSample(m, setting)).ToList();
             var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(budget.Value, perSample[i])]).ToList();
             var times = models.Select(_ => new Dictionary<int, List<(double Total, GenerationTimings Timings)>>()).ToList();
@@ -177,6 +179,7 @@ internal sealed class BenchRunner(List<ModelDescriptor> descriptors, int repeats
                 var info = model.Info;
                 return new BenchResult(
                     info.Name,
+                    backend.Name,
                     setting,
                     entry.Key,
                     (double)entry.Key * setting.GenLength / median.Total.TotalSeconds,
@@ -199,34 +202,34 @@ internal sealed class BenchRunner(List<ModelDescriptor> descriptors, int repeats
         for (var batch = 1; batch <= 2; batch++)
         {
             progress.Report($"[{setting.Name}] {model.Info.Name} warm-up and memory at batch {batch}");
-            var before = NativeMemoryStats.CurrentBytes;
-            NativeMemoryStats.ResetPeak();
+            var before = backend.CurrentBytes;
+            backend.ResetPeak();
             Run(model, setting, batch, 1000);
-            peaks[batch - 1] = NativeMemoryStats.PeakBytes - before;
+            peaks[batch - 1] = backend.PeakBytes - before;
         }
 
         var slope = Math.Max(1, peaks[1] - peaks[0]);
         return (slope, peaks[0] - slope);
     }
 
-    private static int LargestBatch(long budget, (long Slope, long Intercept) memory)
+    private int LargestBatch(long budget, (long Slope, long Intercept) memory)
     {
-        var fits = (budget - NativeMemoryStats.CurrentBytes - memory.Intercept) / memory.Slope;
+        var fits = (budget - backend.CurrentBytes - memory.Intercept) / memory.Slope;
         if (fits < 1)
         {
-            throw new CliException($"not even batch 1 fits in the memory budget ({budget / (1 << 20)} MiB, the weights alone hold {NativeMemoryStats.CurrentBytes / (1 << 20)} MiB).");
+            throw new CliException($"not even batch 1 fits in the memory budget ({budget / (1 << 20)} MiB, the weights alone hold {backend.CurrentBytes / (1 << 20)} MiB).");
         }
 
         return (int)(fits >= 16 ? fits / 8 * 8 : fits);
     }
 
-    private static GenerationTimings Run(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed)
+    private GenerationTimings Run(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed)
     {
         var random = new SplitMix64(promptSeed * 7919 + 17);
         var prompts = Enumerable.Range(0, batch)
             .Select(_ => Enumerable.Range(0, setting.PromptLength).Select(_ => (int)(random.Next() % (ulong)model.Info.VocabSize)).ToArray())
             .ToArray();
-        var generator = TextGenerator.For(model);
+        var generator = backend.Generator(model, copyLogits: false);
         generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false });
         return generator.LastTimings;
     }

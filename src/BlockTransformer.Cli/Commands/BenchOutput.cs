@@ -9,7 +9,7 @@ internal static class BenchOutput
 {
     private static readonly string[] Columns =
     [
-        "model", "setting", "prompt_len", "gen_len", "batch", "tokens_per_second", "prefill_seconds", "decode_seconds",
+        "model", "device", "setting", "prompt_len", "gen_len", "batch", "tokens_per_second", "prefill_seconds", "decode_seconds",
         "memory_per_sample_bytes", "kv_cache_bytes", "gflops_per_second", "gbytes_per_second", "bound_fraction",
     ];
 
@@ -38,14 +38,14 @@ internal static class BenchOutput
 
     private static string[] Row(BenchResult r) =>
     [
-        r.Model, r.Setting.Name, I(r.Setting.PromptLength), I(r.Setting.GenLength), I(r.Batch), F(r.TokensPerSecond, "F1"),
+        r.Model, r.Device, r.Setting.Name, I(r.Setting.PromptLength), I(r.Setting.GenLength), I(r.Batch), F(r.TokensPerSecond, "F1"),
         F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"), I(r.MemoryPerSampleBytes), I(r.KvCacheBytes),
         F(r.GflopsPerSecond, "F1"), F(r.GigabytesPerSecond, "F1"), F(r.BoundFraction, "F3"),
     ];
 
     private static void WriteTable(List<BenchResult> results, List<PairRatio> pairs, MachinePeaks peaks)
     {
-        Console.WriteLine($"machine: {peaks.FlopsPerSecond / 1e9:F0} GFLOP/s fp32 peak, {peaks.BytesPerSecond / 1e9:F1} GB/s; bound = cost-model lower bound / measured time");
+        Console.WriteLine($"device: {results.FirstOrDefault()?.Device}; peaks {peaks.FlopsPerSecond / 1e9:F0} GFLOP/s fp32, {peaks.BytesPerSecond / 1e9:F1} GB/s; bound = cost-model lower bound / measured time");
         var header = new[] { "model", "setting", "batch", "tok/s", "prefill s", "decode s", "MB/sample", "KV MB", "GFLOP/s", "GB/s", "bound" };
         var rows = results.Select(r => new[]
         {
@@ -73,6 +73,7 @@ internal static class BenchOutput
         {
             json.WriteStartObject();
             json.WriteString("model", r.Model);
+            json.WriteString("device", r.Device);
             json.WriteString("setting", r.Setting.Name);
             json.WriteNumber("prompt_len", r.Setting.PromptLength);
             json.WriteNumber("gen_len", r.Setting.GenLength);

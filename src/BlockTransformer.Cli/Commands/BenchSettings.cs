@@ -13,6 +13,7 @@ internal sealed record BenchSetting(string Name, int PromptLength, int GenLength
 /// <summary>One measured (model, setting, batch) point.</summary>
 internal sealed record BenchResult(
     string Model,
+    string Device,
     BenchSetting Setting,
     int Batch,
     double TokensPerSecond,

@@ -41,18 +41,21 @@ internal static class GenerateCommand
         }
 
         var topLogits = arguments.Int("--top-logits", 0, min: 0);
+        var device = arguments.Value("--device");
         arguments.RejectUnknown("generate");
 
+        using var backend = Backend.Open(device);
+        backend.CheckSupported(options.Sampling);
         if (weights is null)
         {
             Console.Error.WriteLine($"bt: no --weights given: using seeded random weights (seed {weightsSeed}, {descriptor.DefaultDType}) for {descriptor.Info.Name}");
         }
 
-        using var model = weights is null ? descriptor.CreateRandom(weightsSeed, descriptor.DefaultDType) : descriptor.Load(weights);
+        using var model = backend.Create(descriptor, weights, weightsSeed);
         var top = prompts.Select(_ => new List<(int Id, float Logit)[]>()).ToArray();
         var streaming = format == "text" && prompts.Length == 1;
         var clock = Stopwatch.StartNew();
-        var results = TextGenerator.For(model).Generate(prompts, options, (sequence, token, logits) =>
+        var results = backend.Generator(model, copyLogits: topLogits > 0).Generate(prompts, options, (sequence, token, logits) =>
         {
             if (topLogits > 0)
             {
@@ -83,7 +86,7 @@ internal static class GenerateCommand
             }
         }
 
-        Console.Error.WriteLine($"bt: {generated} tokens in {seconds:F3} s ({generated / Math.Max(seconds, 1e-9):F1} tokens/s, batch {prompts.Length}, prefill included)");
+        Console.Error.WriteLine($"bt: {generated} tokens in {seconds:F3} s ({generated / Math.Max(seconds, 1e-9):F1} tokens/s, batch {prompts.Length}, prefill included, on {backend.Name})");
         return 0;
     }
 

@@ -14,7 +14,7 @@ internal static class MachineCalibration
         "blocktransformer",
         "machine-peaks.txt");
 
-    public static MachinePeaks Load(bool recalibrate, float? gflops, float? bandwidthGbs)
+    public static MachinePeaks Load(bool recalibrate, float? gflops, float? bandwidthGbs, Backend backend)
     {
         if (gflops is not null || bandwidthGbs is not null)
         {
@@ -24,6 +24,11 @@ internal static class MachineCalibration
             }
 
             return new MachinePeaks(gflops.Value * 1e9, bandwidthGbs.Value * 1e9);
+        }
+
+        if (backend.IsGpu && !backend.Name.StartsWith("CPU", StringComparison.OrdinalIgnoreCase))
+        {
+            return GpuPeaks(backend.Name);
         }
 
         if (!recalibrate && TryRead(out var cached))
@@ -38,6 +43,16 @@ internal static class MachineCalibration
         Console.Error.WriteLine($"bt: peak {peaks.FlopsPerSecond / 1e9:F1} GFLOP/s (fp32 FMA, {Parallelism.MaxThreads} threads), bandwidth {peaks.BytesPerSecond / 1e9:F1} GB/s (triad); saved to {CachePath}");
         return peaks;
     }
+
+    /// <summary>
+    /// Datasheet peaks of the GPUs this project measures on (fp32 CUDA-core FMA, as the ILGPU kernels use no
+    /// tensor cores; HBM bandwidth). Any other GPU needs --peak-gflops and --bandwidth-gbs.
+    /// </summary>
+    private static MachinePeaks GpuPeaks(string name) =>
+        name.Contains("H200", StringComparison.OrdinalIgnoreCase) ? new MachinePeaks(67e12, 4.8e12)
+        : name.Contains("H100 PCIe", StringComparison.OrdinalIgnoreCase) ? new MachinePeaks(51e12, 2.0e12)
+        : name.Contains("H100", StringComparison.OrdinalIgnoreCase) ? new MachinePeaks(67e12, 3.35e12)
+        : throw new CliException($"no known peaks for {name}: give --peak-gflops and --bandwidth-gbs (fp32 FMA GFLOP/s and memory GB/s).");
 
     private static bool TryRead(out MachinePeaks peaks)
     {
