@@ -32,6 +32,9 @@ public static unsafe class Calibration
         return 2.0 * threads * iterations * Chains * Vector256<float>.Count / clock.Elapsed.TotalSeconds;
     }
 
+    // Optimized from the first call: one long loop would otherwise run as tier-0/OSR code and under-report
+    // the peak (measured: 163 instead of 233 GFLOP/s on two Zen 4 cores).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static float Chain(Vector256<float> a, Vector256<float> b, long iterations)
     {
         var (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11) = (b, b, b, b, b, b, b, b, b, b, b, b);
