@@ -11,6 +11,7 @@ public sealed class DeviceRows : IDisposable
 {
     private readonly GpuDevice device;
     private int[] host = new int[48];
+    private int[] planar = new int[48];
     private DeviceBuffer<int>? buffer;
 
     public DeviceRows(GpuDevice device) => this.device = device;
@@ -55,7 +56,11 @@ public sealed class DeviceRows : IDisposable
             buffer = device.Allocate<int>(Math.Max(3L * Count, 48), "decoder row table");
         }
 
-        var planar = new int[3 * Count];
+        if (planar.Length < 3 * Count)
+        {
+            planar = new int[host.Length];
+        }
+
         for (var r = 0; r < Count; r++)
         {
             planar[r] = host[3 * r];
@@ -63,7 +68,7 @@ public sealed class DeviceRows : IDisposable
             planar[(2 * Count) + r] = host[(3 * r) + 2];
         }
 
-        buffer.View.SubView(0, planar.Length).CopyFromCPU(planar);
+        buffer.View.SubView(0, 3L * Count).CopyFromCPU(planar.AsSpan(0, 3 * Count));
     }
 
     private ArrayView<int> Part(int index) =>

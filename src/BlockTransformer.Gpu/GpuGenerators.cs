@@ -56,6 +56,8 @@ public abstract class GpuTextGenerator : TextGenerator
         }
     }
 
+    protected static bool AllStopped(GenerationState state) => Array.IndexOf(state.Stopped, false) < 0;
+
     /// <summary>Device buffers of one generate call, sized up front so the decode loop allocates nothing.</summary>
     protected sealed class Buffers : IDisposable
     {
@@ -216,8 +218,6 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
             model.CopyRows(hidden, 0, 1, contexts.View, 0, batch, blockDecoder.Hidden);
         }
     }
-
-    private static bool AllStopped(GenerationState state) => state.Stopped.All(stopped => stopped);
 }
 
 /// <summary>Plain autoregressive generation (<see cref="VanillaGenerator"/>) with device-resident state.</summary>
@@ -262,7 +262,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         SampleAll(state, buffers.Final.View, buffers, 0);
         model.Device.Synchronize();
         state.PrefillDone();
-        for (var step = 1; step < maxNew && !state.Stopped.All(stopped => stopped); step++)
+        for (var step = 1; step < maxNew && !AllStopped(state); step++)
         {
             rows.Clear();
             for (var b = 0; b < batch; b++)
