@@ -91,8 +91,6 @@ internal static class ModelEmitter
         w.Line($"public const long TotalParameters = {spec.TotalParameters};");
         w.Line($"public const long EmbeddingParameters = {spec.EmbeddingParameters};");
         w.Line("public const long NonEmbeddingParameters = TotalParameters - EmbeddingParameters;");
-        w.Line("/// <summary>Rows of a linear layer kept in L1 against one weight row.</summary>");
-        w.Line("private const int RowTile = 32;");
         w.Line("private const int ScratchAttnIn = 0, ScratchMlpIn = 1, ScratchQkv = 2, ScratchAttn = 3, ScratchFeedForward = 4;");
         if (spec.Block is not null && block is not null)
         {
