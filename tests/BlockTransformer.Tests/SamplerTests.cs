@@ -10,6 +10,34 @@ public class SamplerTests
     public void GreedyPicksTheFirstMaximum() =>
         Assert.Equal(1, new Sampler(new SamplingOptions(), 4, 0).Sample([0f, 5f, 5f, 1f]));
 
+    /// <summary>The vectorized argmax against a plain loop: maxima in every lane, in the tail, repeated, signed zeros.</summary>
+    [Theory]
+    [InlineData(50304)]
+    [InlineData(101)]
+    [InlineData(17)]
+    [InlineData(3)]
+    public void VectorArgMaxIsThePlainLoopsFirstMaximum(int vocab)
+    {
+        var random = new Random(vocab);
+        for (var trial = 0; trial < 200; trial++)
+        {
+            var logits = Enumerable.Range(0, vocab).Select(_ => (float)Math.Round(random.NextDouble() * 20 - 10, trial % 3)).ToArray();
+            if (trial % 5 == 0)
+            {
+                Array.Fill(logits, trial % 2 == 0 ? 0f : -0f);
+                logits[random.Next(vocab)] = trial % 2 == 0 ? -0f : 0f;
+            }
+
+            var expected = 0;
+            for (var i = 1; i < vocab; i++)
+            {
+                expected = logits[i] > logits[expected] ? i : expected;
+            }
+
+            Assert.Equal(expected, Sampler.ArgMax(logits));
+        }
+    }
+
     [Fact]
     public void TemperatureSamplingFollowsTheSoftmax()
     {

@@ -70,10 +70,7 @@ public abstract class TextGenerator
         var vocab = Model.Info.VocabSize;
         var scores = Rent(ref logits, sequences.Count * vocab);
         Model.LmHead(finalHidden, sequences.Count, scores);
-        for (var a = 0; a < sequences.Count; a++)
-        {
-            state.Choose(sequences[a], scores.Slice(a * vocab, vocab), Model.Info.EosId);
-        }
+        state.ChooseAll(sequences, scores, vocab, Model.Info.EosId);
     }
 
     /// <summary>Grows <paramref name="buffer"/> when needed and returns its first <paramref name="length"/> items.</summary>
@@ -93,6 +90,7 @@ public sealed class GenerationState
 {
     private readonly TokenCallback? onToken;
     private readonly Sampler[] samplers;
+    private int[] chosen = [];
     private readonly List<int>[] generated;
     private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
     private TimeSpan prefill;
@@ -137,9 +135,29 @@ public sealed class GenerationState
         }
     }
 
-    /// <summary>Samples, records and streams one token (see <see cref="Record(int, int, ReadOnlySpan{float}, int)"/>).</summary>
-    public void Choose(int sequence, ReadOnlySpan<float> logits, int eosId) =>
-        Record(sequence, samplers[sequence].Sample(logits), logits, eosId);
+    /// <summary>
+    /// Samples one token per sequence from its row of <paramref name="logits"/> (rows in parallel, each
+    /// sequence has its own sampler), then records and streams them in order on the calling thread.
+    /// </summary>
+    public unsafe void ChooseAll(List<int> sequences, Span<float> logits, int vocab, int eosId)
+    {
+        if (chosen.Length < sequences.Count)
+        {
+            chosen = new int[sequences.Count];
+        }
+
+        fixed (float* rows = logits)
+        fixed (int* tokens = chosen)
+        {
+            var work = new SampleWork { Samplers = samplers, Sequences = sequences, Logits = rows, Vocab = vocab, Tokens = tokens };
+            Parallelism.For(sequences.Count, vocab, ref work);
+        }
+
+        for (var a = 0; a < sequences.Count; a++)
+        {
+            Record(sequences[a], chosen[a], logits.Slice(a * vocab, vocab), eosId);
+        }
+    }
 
     /// <summary>
     /// Records and streams a token chosen elsewhere (by a device sampler); stops the sequence on EOS when
@@ -158,6 +176,24 @@ public sealed class GenerationState
     public GenerationResult[] Results() => Enumerable.Range(0, BatchSize)
         .Select(i => new GenerationResult(Prompts[i], generated[i], Stopped[i]))
         .ToArray();
+}
+
+/// <summary>Rows [start, end) of a sampling step: each row's sequence samples from its logits.</summary>
+internal unsafe struct SampleWork : IParallelWork
+{
+    public Sampler[] Samplers;
+    public List<int> Sequences;
+    public float* Logits;
+    public int* Tokens;
+    public int Vocab;
+
+    public readonly void Run(int start, int end)
+    {
+        for (var a = start; a < end; a++)
+        {
+            Tokens[a] = Samplers[Sequences[a]].Sample(new ReadOnlySpan<float>(Logits + ((long)a * Vocab), Vocab));
+        }
+    }
 }
 
 /// <summary>Where a generate call spent its time: prompt processing, then token-by-token decoding.</summary>
