@@ -40,6 +40,8 @@ internal sealed class DecoderEmitter
         Const(w, "int", "RotaryDims", S.RotaryDims);
         Const(w, "int", "MaxContext", S.MaxContext);
         Const(w, "int", "QueryTile", 16, "rows per attention work item");
+        Const(w, "int", "ScoreStride", S.MaxContext + 16, "scores per row of a work item (MaxContext + KvCache.KeyBlock)");
+        Const(w, "int", "ValueBlock", 64, "value rows a group of query rows shares from L1");
         Const(w, "double", "RotaryBase", Literal(S.RotaryBase) + "d");
         Const(w, "float", "LayerNormEps", Literal(S.LayerNormEps) + "f");
         Const(w, "float", "AttentionScale", Literal(1.0 / System.Math.Sqrt(S.HeadDim)) + "f", "1/√d_h");
@@ -155,8 +157,8 @@ internal sealed class DecoderEmitter
             }
 
             w.Line();
-            w.Line($"// Work items are (chunk of up to {p}QueryTile consecutive rows, head): in prefill the rows of a chunk");
-            w.Line("// belong to one sequence, so the thread finds that head's K/V rows warm in cache for every query.");
+            w.Line($"// Work items are (chunk of up to {p}QueryTile consecutive rows, head). In prefill the rows of a");
+            w.Line("// chunk belong to one sequence and are attended together, sharing each block of K and V in L1.");
             w.Line($"var work = new {p}AttentionWork {{ Qkv = qkv, Rows = rows, Cache = cache, Layer = layer, Output = output }};");
             w.Line($"Parallelism.For((n + {p}QueryTile - 1) / {p}QueryTile * {p}Heads, (long){p}QueryTile * {p}HeadDim * {p}MaxContext, ref work);");
         }
@@ -173,37 +175,75 @@ internal sealed class DecoderEmitter
             w.Line(KernelEmitter.Optimized);
             using (w.Block("public readonly void Run(int start, int end)"))
             {
-                w.Line($"float* scores = stackalloc float[{p}MaxContext + KvCache.KeyBlock];");
+                w.Line($"float* scores = stackalloc float[{p}QueryTile * {p}ScoreStride];");
                 w.Line("var n = Rows.Count;");
                 using (w.Block("for (var item = start; item < end; item++)"))
                 {
                     w.Line($"var first = item / {p}Heads * {p}QueryTile;");
-                    using (w.Block($"for (var r = first; r < Math.Min(n, first + {p}QueryTile); r++)"))
+                    w.Line($"var stop = Math.Min(n, first + {p}QueryTile);");
+                    using (w.Block("for (var r = first; r < stop;)"))
                     {
-                        w.Line($"{p}AttendRow(Qkv, Rows, Cache, Layer, r, item % {p}Heads, scores, Output);");
+                        w.Line("var group = r + 1;");
+                        using (w.Block("while (group < stop && Rows.Sequence(group) == Rows.Sequence(r))"))
+                        {
+                            w.Line("group++;");
+                        }
+
+                        w.Line($"{p}AttendRows(Qkv, Rows, Cache, Layer, r, group, item % {p}Heads, scores, Output);");
+                        w.Line("r = group;");
                     }
                 }
             }
         }
 
         w.Line();
-        w.Line("/// <summary>One head of one row: scores q·k/√d_h over slots 0..slot, max-subtracted softmax, weighted sum of values.</summary>");
+        w.Line("/// <summary>");
+        w.Line("/// One head of rows [r0, r1) of one sequence: scores q·k/√d_h over slots 0..slot of each row, max-subtracted");
+        w.Line($"/// softmax, weighted sum of values. Loops run key block by key block and value block by value block,");
+        w.Line("/// rows innermost, so each block is read from memory once for the whole group.");
+        w.Line("/// </summary>");
         w.Line(KernelEmitter.Optimized);
-        using (w.Block($"private static void {p}AttendRow(float* qkv, DecoderRows rows, KvCache cache, int layer, int r, int h, float* scores, float* output)"))
+        using (w.Block($"private static void {p}AttendRows(float* qkv, DecoderRows rows, KvCache cache, int layer, int r0, int r1, int h, float* scores, float* output)"))
         {
             w.Line($"var group = h / {p}GroupSize;");
-            w.Line($"float* q = qkv + ((long)r * {p}QkvWidth) + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
-            w.Line("float* keys = cache.Keys(rows.Sequence(r), layer, group);");
-            w.Line("float* values = cache.Values(rows.Sequence(r), layer, group);");
-            w.Line("var last = rows.Slot(r);");
+            w.Line("float* keys = cache.Keys(rows.Sequence(r0), layer, group);");
+            w.Line("float* values = cache.Values(rows.Sequence(r0), layer, group);");
+            w.Line($"float* q = qkv + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
+            w.Line($"float* inverse = stackalloc float[{p}QueryTile];");
+            w.Line("var last = 0;");
+            using (w.Block("for (var r = r0; r < r1; r++)"))
+            {
+                w.Line("last = Math.Max(last, rows.Slot(r));");
+            }
+
             w.Line("// q·k for 16 positions at a time: a key block is a [head_dim × 16] panel.");
             using (w.Block("for (var t = 0; t <= last; t += KvCache.KeyBlock)"))
             {
-                w.Line($"{keyScores}(q, keys + ((long)t * {p}HeadDim), null, scores + t, 0, KvCache.KeyBlock, false);");
+                using (w.Block("for (var r = r0; r < r1; r++)"))
+                {
+                    using (w.Block("if (t <= rows.Slot(r))"))
+                    {
+                        w.Line($"{keyScores}(q + ((long)r * {p}QkvWidth), keys + ((long)t * {p}HeadDim), null, scores + ((r - r0) * {p}ScoreStride) + t, 0, KvCache.KeyBlock, false);");
+                    }
+                }
             }
 
-            w.Line($"var sum = {softmax}(scores, last + 1, {p}AttentionScale);");
-            w.Line($"{weightedSum}(output + ((long)r * {p}Hidden) + (h * {p}HeadDim), values, scores, last + 1, 1f / sum);");
+            using (w.Block("for (var r = r0; r < r1; r++)"))
+            {
+                w.Line($"inverse[r - r0] = 1f / {softmax}(scores + ((r - r0) * {p}ScoreStride), rows.Slot(r) + 1, {p}AttentionScale);");
+            }
+
+            using (w.Block($"for (var t = 0; t <= last; t += {p}ValueBlock)"))
+            {
+                using (w.Block("for (var r = r0; r < r1; r++)"))
+                {
+                    w.Line($"var count = Math.Min({p}ValueBlock, rows.Slot(r) + 1 - t);");
+                    using (w.Block("if (count > 0)"))
+                    {
+                        w.Line($"{weightedSum}(output + ((long)r * {p}Hidden) + (h * {p}HeadDim), values + ((long)t * {p}HeadDim), scores + ((r - r0) * {p}ScoreStride) + t, count, inverse[r - r0], accumulate: t > 0);");
+                    }
+                }
+            }
         }
     }
 

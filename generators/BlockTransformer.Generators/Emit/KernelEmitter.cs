@@ -47,14 +47,18 @@ internal sealed class KernelEmitter
     /// <summary>Independent accumulator chains of the one-row kernel, which hide FMA latency.</summary>
     private const int Chains = 4;
 
-    /// <summary>Bytes of weight panels a thread keeps hot in its L2 (1 MiB on Zen 4) while every row passes over them.</summary>
+    /// <summary>Bytes of weight panels a thread keeps hot in its L2 (1 MiB on Zen 4) while a block of rows passes over them.</summary>
     private const int PanelChunkBytes = 512 * 1024;
+
+    /// <summary>Bytes of input rows (a row block) that stay in cache while a thread's panels pass over them.</summary>
+    private const int RowBlockBytes = 1024 * 1024;
 
     /// <summary>
     /// y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] with W packed in 16-output panels at load time. Panels are
     /// split across cores; a thread takes its panels in chunks of about <see cref="PanelChunkBytes"/> and
-    /// runs every row over a chunk, TileRows rows at a time, before the next chunk: each weight comes from
-    /// DRAM once per call whatever the batch (GEMM, not one GEMV per row), and rows stream from cache.
+    /// runs a block of rows (about <see cref="RowBlockBytes"/> of inputs) over a chunk, TileRows rows at a
+    /// time, before the next chunk: weights are read once per row block (once per call at decode batch
+    /// sizes: GEMM, not one GEMV per row), and both operands of the inner loops come from cache.
     /// </summary>
     public string Linear(int outputs, int inputs)
     {
@@ -63,6 +67,7 @@ internal sealed class KernelEmitter
         var element = bf16Weights ? "ushort" : "float";
         var panels = (outputs + PanelWidth - 1) / PanelWidth;
         var chunk = Math.Max(1, PanelChunkBytes / (inputs * PanelWidth * (bf16Weights ? 2 : 4)));
+        var rowBlock = Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows)) * TileRows;
         return Request($"Linear{outputs}x{inputs}", (w, name) =>
         {
             w.Line($"/// <summary>y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}; b may be null.</summary>");
@@ -83,15 +88,16 @@ internal sealed class KernelEmitter
                 w.Line(Optimized);
                 using (w.Block("public readonly void Run(int start, int end)"))
                 {
-                    w.Line($"const int Out = {outputs}, In = {inputs}, PanelChunk = {chunk};");
+                    w.Line($"const int Out = {outputs}, In = {inputs}, PanelChunk = {chunk}, RowBlock = {rowBlock};");
                     w.Line("float* x = X, w = W, b = B, y = Y;");
-                    w.Line("var rows = Rows;");
                     w.Line("var accumulate = Accumulate;");
+                    using (w.Block("for (var r0 = 0; r0 < Rows; r0 += RowBlock)"))
                     using (w.Block("for (var p0 = start; p0 < end; p0 += PanelChunk)"))
                     {
+                        w.Line("var rowEnd = Math.Min(Rows, r0 + RowBlock);");
                         w.Line("var p1 = Math.Min(end, p0 + PanelChunk);");
-                        w.Line("var r = 0;");
-                        using (w.Block($"for (; r + {TileRows} <= rows; r += {TileRows})"))
+                        w.Line("var r = r0;");
+                        using (w.Block($"for (; r + {TileRows} <= rowEnd; r += {TileRows})"))
                         {
                             using (w.Block("for (var p = p0; p < p1; p++)"))
                             {
@@ -101,7 +107,7 @@ internal sealed class KernelEmitter
                         }
 
                         w.Line();
-                        using (w.Block("for (; r < rows; r++)"))
+                        using (w.Block("for (; r < rowEnd; r++)"))
                         {
                             using (w.Block("for (var p = p0; p < p1; p++)"))
                             {
@@ -415,9 +421,9 @@ internal sealed class KernelEmitter
     /// <summary>y = scale · Σ_t p[t]·V[t] over rows of a fixed width spaced by a fixed stride (attention's P·V).</summary>
     public string WeightedSum(int width, int stride) => Request($"WeightedSum{width}Stride{stride}", (w, name) =>
     {
-        w.Line($"/// <summary>y[0..{width}) = scale · Σ_t p[t]·values[t·{stride} ..], accumulated in registers.</summary>");
+        w.Line($"/// <summary>y[0..{width}) (+)= scale · Σ_t p[t]·values[t·{stride} ..], accumulated in registers.</summary>");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static void {name}(float* y, float* values, float* p, int count, float scale)"))
+        using (w.Block($"private static void {name}(float* y, float* values, float* p, int count, float scale, bool accumulate)"))
         {
             foreach (var flavor in VectorFlavor.All)
             {
@@ -438,7 +444,7 @@ internal sealed class KernelEmitter
                         w.Line(string.Join(" ", Each(vectors, k => $"a{k} = {v}.FusedMultiplyAdd(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
                     }
 
-                    w.Line(string.Join(" ", Each(vectors, k => $"(a{k} * scale).Store(y + {k * flavor.Lanes});")));
+                    w.Line(string.Join(" ", Each(vectors, k => $"(accumulate ? {v}.FusedMultiplyAdd(a{k}, {v}.Create(scale), {v}.Load(y + {k * flavor.Lanes})) : a{k} * scale).Store(y + {k * flavor.Lanes});")));
                     w.Line("return;");
                 }
 
@@ -453,7 +459,7 @@ internal sealed class KernelEmitter
                     w.Line($"sum += p[t] * values[((long)t * {stride}) + i];");
                 }
 
-                w.Line("y[i] = sum * scale;");
+                w.Line("y[i] = accumulate ? y[i] + (sum * scale) : sum * scale;");
             }
         }
     });

@@ -70,7 +70,8 @@ internal static unsafe class WorkerPool
         private readonly SemaphoreSlim signal = new(0);
         private int chunk;
 
-        public Worker() => new Thread(Loop) { IsBackground = true, Name = "bt-kernel-worker" }.Start();
+        // 16 MiB of stack (reserved, not committed): attention work items keep a query tile's scores on the stack.
+        public Worker() => new Thread(Loop, 16 << 20) { IsBackground = true, Name = "bt-kernel-worker" }.Start();
 
         public void Start(int index)
         {
