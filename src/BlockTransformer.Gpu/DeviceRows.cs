@@ -10,8 +10,9 @@ namespace BlockTransformer.Gpu;
 public sealed class DeviceRows : IDisposable
 {
     private readonly GpuDevice device;
-    private int[] host = new int[48];
-    private int[] planar = new int[48];
+
+    /// <summary>Sequences at [0, capacity), slots at [capacity, 2·capacity), positions after: the device buffer's layout, so one copy uploads all three.</summary>
+    private int[] table = new int[3 * 16];
     private DeviceBuffer<int>? buffer;
 
     public DeviceRows(GpuDevice device) => this.device = device;
@@ -27,6 +28,8 @@ public sealed class DeviceRows : IDisposable
 
     public ArrayView<int> Positions => Part(2);
 
+    private int Capacity => table.Length / 3;
+
     public void Clear()
     {
         Count = 0;
@@ -35,44 +38,38 @@ public sealed class DeviceRows : IDisposable
 
     public void Add(int sequence, int slot, int position)
     {
-        if (3 * (Count + 1) > host.Length)
+        if (Count == Capacity)
         {
-            Array.Resize(ref host, host.Length * 2);
+            var grown = new int[2 * table.Length];
+            for (var part = 0; part < 3; part++)
+            {
+                Array.Copy(table, part * Capacity, grown, part * 2 * Capacity, Count);
+            }
+
+            table = grown;
         }
 
-        host[(3 * Count) + 0] = sequence;
-        host[(3 * Count) + 1] = slot;
-        host[(3 * Count) + 2] = position;
+        table[Count] = sequence;
+        table[Capacity + Count] = slot;
+        table[(2 * Capacity) + Count] = position;
         MaxSlot = Math.Max(MaxSlot, slot);
         Count++;
     }
 
-    /// <summary>Copies the rows to the device: sequences, then slots, then positions, each Count long.</summary>
+    /// <summary>Copies the rows to the device in one transfer.</summary>
     public void Upload()
     {
-        if (buffer is null || buffer.Length < 3L * Count)
+        if (buffer is null || buffer.Length != table.Length)
         {
             buffer?.Dispose();
-            buffer = device.Allocate<int>(Math.Max(3L * Count, 48), "decoder row table");
+            buffer = device.Allocate<int>(table.Length, "decoder row table");
         }
 
-        if (planar.Length < 3 * Count)
-        {
-            planar = new int[host.Length];
-        }
-
-        for (var r = 0; r < Count; r++)
-        {
-            planar[r] = host[3 * r];
-            planar[Count + r] = host[(3 * r) + 1];
-            planar[(2 * Count) + r] = host[(3 * r) + 2];
-        }
-
-        buffer.View.SubView(0, 3L * Count).CopyFromCPU(planar.AsSpan(0, 3 * Count));
+        buffer.View.CopyFromCPU(table);
     }
 
     private ArrayView<int> Part(int index) =>
-        buffer is null ? throw new InvalidOperationException("rows were not uploaded.") : buffer.View.SubView((long)index * Count, Count);
+        buffer is null ? throw new InvalidOperationException("rows were not uploaded.") : buffer.View.SubView((long)index * Capacity, Count);
 
     public void Dispose() => buffer?.Dispose();
 }

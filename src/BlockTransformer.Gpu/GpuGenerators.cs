@@ -32,13 +32,13 @@ public abstract class GpuTextGenerator : TextGenerator
         _ => throw new ArgumentException($"{model.GetType().Name} is neither a block nor a vanilla GPU model."),
     };
 
-    /// <summary>LM head and device sampling for rows 0..batch-1 (row b is sequence b), then records the tokens.</summary>
-    protected void SampleAll(GenerationState state, ArrayView<float> finalHidden, Buffers buffers, int draw)
+    /// <summary>LM head and device sampling (draw n = token n of every sequence) for rows 0..batch-1 (row b is sequence b), then records the tokens.</summary>
+    protected void SampleAll(GenerationState state, ArrayView<float> finalHidden, Buffers buffers, DeviceSampling sampling)
     {
         var batch = state.BatchSize;
         var vocab = GpuModel.Info.VocabSize;
         GpuModel.LmHead(finalHidden, batch, buffers.Logits.View);
-        GpuModel.Sample(buffers.Logits.View, batch, DeviceSampling.From(state.Options.Sampling, draw), buffers.Tokens.View, buffers.Scratch);
+        GpuModel.Sample(buffers.Logits.View, batch, sampling, buffers.Tokens.View, buffers.Scratch);
         buffers.Tokens.View.SubView(0, batch).CopyToCPU(buffers.HostTokens.AsSpan(0, batch));
         if (copyLogits)
         {
@@ -70,7 +70,7 @@ public abstract class GpuTextGenerator : TextGenerator
             Tokens = device.Allocate<int>(Math.Max(batch, maxTokens), "token ids");
             Rows = new DeviceRows(device);
             Scratch = new GpuScratch(device);
-            HostTokens = new int[Math.Max(batch, maxTokens)];
+            HostTokens = new int[batch];
         }
 
         public DeviceBuffer<float> Hidden { get; }
@@ -85,13 +85,10 @@ public abstract class GpuTextGenerator : TextGenerator
 
         public GpuScratch Scratch { get; }
 
+        /// <summary>The batch's sampled ids, downloaded after each token.</summary>
         public int[] HostTokens { get; }
 
-        public void UploadTokens(ReadOnlySpan<int> ids)
-        {
-            ids.CopyTo(HostTokens);
-            Tokens.View.SubView(0, ids.Length).CopyFromCPU(ids);
-        }
+        public void UploadTokens(ReadOnlySpan<int> ids) => Tokens.View.SubView(0, ids.Length).CopyFromCPU(ids);
 
         public void Dispose()
         {
@@ -117,15 +114,11 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
         var batch = state.BatchSize;
         var maxNew = state.Options.MaxNewTokens;
         var training = state.Options.TokenPositions == TokenPositions.Training;
-        _ = DeviceSampling.From(state.Options.Sampling, 0);
+        var sampling = DeviceSampling.From(state.Options.Sampling, draw: 0);
 
         // §3.2 left-pad with the pad id so every prompt ends on a block boundary.
-        var tokens = state.Prompts.Select(p => Enumerable.Repeat(info.PadId, (lb - (p.Length % lb)) % lb).Concat(p).ToArray()).ToArray();
-        var capacity = info.CachePositions(state.Prompts.Max(p => p.Length), maxNew);
-        if (capacity > blockDecoder.MaxContext)
-        {
-            throw new ArgumentException($"prompt + max new tokens need {capacity} block positions, but {info.Name}'s block decoder has max_context {blockDecoder.MaxContext} blocks ({blockDecoder.MaxContext * lb} tokens).");
-        }
+        var tokens = state.Prompts.Select(info.LeftPadToBlocks).ToArray();
+        var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
         var width = Math.Max(blockDecoder.Hidden, info.Decoder.Hidden);
         var maxRows = Math.Max(tokens.Max(t => t.Length) / lb, batch * r);
@@ -177,7 +170,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
             rows.Upload();
             model.TokenDecoder(hidden, rows, tokenCache, buffers.Scratch);
             model.CopyRows(hidden, r - 1, r, buffers.Final.View, 0, batch, info.Decoder.Hidden);
-            SampleAll(state, buffers.Final.View, buffers, produced);
+            SampleAll(state, buffers.Final.View, buffers, sampling with { Draw = produced });
             for (var j = 1; j < count && !AllStopped(state); j++)
             {
                 rows.Clear();
@@ -189,7 +182,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
                 rows.Upload();
                 model.TokenEmbed(buffers.Tokens.View, batch, hidden);
                 model.TokenDecoder(hidden, rows, tokenCache, buffers.Scratch);
-                SampleAll(state, hidden, buffers, produced + j);
+                SampleAll(state, hidden, buffers, sampling with { Draw = produced + j });
             }
 
             if (produced + count >= maxNew || AllStopped(state))
@@ -229,12 +222,8 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         var d = info.Decoder.Hidden;
         var batch = state.BatchSize;
         var maxNew = state.Options.MaxNewTokens;
-        _ = DeviceSampling.From(state.Options.Sampling, 0);
-        var capacity = info.CachePositions(state.Prompts.Max(p => p.Length), maxNew);
-        if (capacity > info.Decoder.MaxContext)
-        {
-            throw new ArgumentException($"prompt + max new tokens need {capacity} positions, but {info.Name} has max_context {info.Decoder.MaxContext}.");
-        }
+        var sampling = DeviceSampling.From(state.Options.Sampling, draw: 0);
+        var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
         var longest = state.Prompts.Max(p => p.Length);
         using var cache = new GpuKvCache(model.Device, info.Decoder.Layers, batch, capacity, info.Decoder.KvDim, "decoder");
@@ -259,7 +248,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
             model.CopyRows(hidden, prompt.Length - 1, 0, buffers.Final.View, b, 1, d);
         }
 
-        SampleAll(state, buffers.Final.View, buffers, 0);
+        SampleAll(state, buffers.Final.View, buffers, sampling);
         model.Device.Synchronize();
         state.PrefillDone();
         for (var step = 1; step < maxNew && !AllStopped(state); step++)
@@ -274,7 +263,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
             rows.Upload();
             model.Embed(buffers.Tokens.View, batch, hidden);
             model.Decoder(hidden, rows, cache, buffers.Scratch);
-            SampleAll(state, hidden, buffers, step);
+            SampleAll(state, hidden, buffers, sampling with { Draw = step });
         }
     }
 }

@@ -30,9 +30,6 @@ public abstract class GpuModel : ILanguageModel
 
     public ModelInfo Info { get; }
 
-    /// <summary>Device bytes of the uploaded weights (f32).</summary>
-    public long WeightBytes { get; private set; }
-
     public static int PaddedRows(int rows) => (rows + RowTile - 1) / RowTile * RowTile;
 
     /// <summary>logits[r] = embed_out · hidden[r] on the device, for <paramref name="rows"/> rows.</summary>
@@ -96,7 +93,6 @@ public abstract class GpuModel : ILanguageModel
     private DeviceBuffer<float> Own(DeviceBuffer<float> buffer)
     {
         owned.Add(buffer);
-        WeightBytes += buffer.Length * sizeof(float);
         return buffer;
     }
 

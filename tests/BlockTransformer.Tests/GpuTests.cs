@@ -41,11 +41,8 @@ public sealed class GpuTests(GpuSimulator simulator)
     {
         var options = new GenerationOptions { MaxNewTokens = 5, StopAtEos = false };
         int[][] prompts = [Enumerable.Range(0, 150).Select(i => 1 + (i * 7 % 60)).ToArray(), [3, 4]];
-        using var cpu = TestModels.Find("tiny_vanilla_long").CreateRandom(Seed, TensorDType.F32);
-        var (expected, expectedLogits) = TestModels.Run(cpu, prompts, options);
-        var logits = prompts.Select(_ => new List<float[]>()).ToArray();
-        var actual = GpuTextGenerator.For(CreateGpu("tiny_vanilla_long"), copyLogits: true)
-            .Generate(prompts, options, (sequence, _, scores) => logits[sequence].Add(scores.ToArray()));
+        var (expected, expectedLogits) = RunCpu("tiny_vanilla_long", options, prompts);
+        var (actual, logits) = RunGpu("tiny_vanilla_long", options, prompts);
         for (var s = 0; s < prompts.Length; s++)
         {
             Assert.Equal(expected[s].GeneratedIds, actual[s].GeneratedIds);
@@ -133,18 +130,18 @@ public sealed class GpuTests(GpuSimulator simulator)
         Assert.Contains("available", error.Message);
     }
 
-    private (GenerationResult[] Results, List<float[]>[] Logits) RunCpu(string name, GenerationOptions options)
+    private static (GenerationResult[] Results, List<float[]>[] Logits) RunCpu(string name, GenerationOptions options, int[][]? prompts = null)
     {
         using var model = TestModels.Find(name).CreateRandom(Seed, TensorDType.F32);
-        return TestModels.Run(model, RaggedPrompts, options);
+        return TestModels.Run(model, prompts ?? RaggedPrompts, options);
     }
 
-    private (GenerationResult[] Results, List<float[]>[] Logits) RunGpu(string name, GenerationOptions options)
+    private (GenerationResult[] Results, List<float[]>[] Logits) RunGpu(string name, GenerationOptions options, int[][]? prompts = null)
     {
-        var model = CreateGpu(name);
-        var logits = RaggedPrompts.Select(_ => new List<float[]>()).ToArray();
-        var results = GpuTextGenerator.For(model, copyLogits: true)
-            .Generate(RaggedPrompts, options, (sequence, _, scores) => logits[sequence].Add(scores.ToArray()));
+        prompts ??= RaggedPrompts;
+        var logits = prompts.Select(_ => new List<float[]>()).ToArray();
+        var results = GpuTextGenerator.For(CreateGpu(name), copyLogits: true)
+            .Generate(prompts, options, (sequence, _, scores) => logits[sequence].Add(scores.ToArray()));
         return (results, logits);
     }
 

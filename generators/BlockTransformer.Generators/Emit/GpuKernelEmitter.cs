@@ -428,12 +428,14 @@ internal sealed class GpuKernelEmitter
 
     private string Request(string name, string index, string[] parameters, string summary, Action<SourceWriter> body)
     {
-        if (!kernels.Any(k => k.Name == name))
+        var kernel = kernels.FirstOrDefault(k => k.Name == name);
+        if (kernel is null)
         {
-            kernels.Add(new Kernel(name, index, parameters, body, summary));
+            kernel = new Kernel(name, index, parameters, body, summary);
+            kernels.Add(kernel);
         }
 
-        return char.ToLowerInvariant(name[0]) + name.Substring(1);
+        return kernel.Field;
     }
 
     private static void Loop(SourceWriter w, int length, string statement)

@@ -28,14 +28,10 @@ public sealed class BlockGenerator : TextGenerator
         var maxNew = state.Options.MaxNewTokens;
 
         // §3.2 left-pad with the pad id so every prompt ends on a block boundary.
-        var tokens = state.Prompts.Select(p => LeftPad(p, lb, info.PadId)).ToArray();
+        var tokens = state.Prompts.Select(info.LeftPadToBlocks).ToArray();
         var promptBlocks = tokens.Select(t => t.Length / lb).ToArray();
 
-        var capacity = info.CachePositions(state.Prompts.Max(p => p.Length), maxNew);
-        if (capacity > blockDecoder.MaxContext)
-        {
-            throw new ArgumentException($"prompt + max new tokens need {capacity} block positions, but {info.Name}'s block decoder has max_context {blockDecoder.MaxContext} blocks ({blockDecoder.MaxContext * lb} tokens).");
-        }
+        var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
         using var blockCache = new KvCache(batch, blockDecoder.Layers, capacity, blockDecoder.KvHeads, blockDecoder.HeadDim);
         using var tokenCache = new KvCache(batch, info.Decoder.Layers, info.PrefixLength + lb - 1, info.Decoder.KvHeads, info.Decoder.HeadDim);
@@ -164,11 +160,5 @@ public sealed class BlockGenerator : TextGenerator
             model.TokenDecoder(x, rows, cache, scratch);
             Sample(state, active, x);
         }
-    }
-
-    private static int[] LeftPad(int[] prompt, int blockLength, int padId)
-    {
-        var pad = (blockLength - (prompt.Length % blockLength)) % blockLength;
-        return Enumerable.Repeat(padId, pad).Concat(prompt).ToArray();
     }
 }

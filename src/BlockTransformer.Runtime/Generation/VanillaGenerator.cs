@@ -16,11 +16,7 @@ public sealed class VanillaGenerator : TextGenerator
         var d = info.Decoder.Hidden;
         var batch = state.BatchSize;
         var maxNew = state.Options.MaxNewTokens;
-        var capacity = info.CachePositions(state.Prompts.Max(p => p.Length), maxNew);
-        if (capacity > info.Decoder.MaxContext)
-        {
-            throw new ArgumentException($"prompt + max new tokens need {capacity} positions, but {info.Name} has max_context {info.Decoder.MaxContext}.");
-        }
+        var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
         using var cache = new KvCache(batch, info.Decoder.Layers, capacity, info.Decoder.KvHeads, info.Decoder.HeadDim);
         using var scratch = new Scratch();

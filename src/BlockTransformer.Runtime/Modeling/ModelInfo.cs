@@ -69,6 +69,31 @@ public sealed record ModelInfo(
     public int CachePositions(int promptLength, int newTokens) =>
         ((promptLength + BlockLength - 1) / BlockLength) + ((newTokens + BlockLength - 1) / BlockLength) - 1;
 
+    /// <summary>
+    /// <see cref="CachePositions"/> for a request, refused with the limit when it exceeds the long-lived
+    /// decoder's max_context.
+    /// </summary>
+    public int CheckedCachePositions(int longestPrompt, int newTokens)
+    {
+        var positions = CachePositions(longestPrompt, newTokens);
+        var limit = (BlockDecoder ?? Decoder).MaxContext;
+        if (positions > limit)
+        {
+            throw new ArgumentException(Kind == ModelKind.Block
+                ? $"prompt + max new tokens need {positions} block positions, but {Name}'s block decoder has max_context {limit} blocks ({limit * BlockLength} tokens)."
+                : $"prompt + max new tokens need {positions} positions, but {Name} has max_context {limit}.");
+        }
+
+        return positions;
+    }
+
+    /// <summary>Brief §3.2: left-pads a prompt with the pad id so it ends on a block boundary.</summary>
+    public int[] LeftPadToBlocks(int[] prompt)
+    {
+        var pad = (BlockLength - (prompt.Length % BlockLength)) % BlockLength;
+        return Enumerable.Repeat(PadId, pad).Concat(prompt).ToArray();
+    }
+
     /// <summary>KV-cache bytes a generate call allocates for <paramref name="batch"/> sequences (f32, both caches).</summary>
     public long KvCacheBytes(int promptLength, int newTokens, int batch) =>
         batch * (((long)CachePositions(promptLength, newTokens) * KvCacheBytesPerBlock) + TokenDecoderCacheBytes);
