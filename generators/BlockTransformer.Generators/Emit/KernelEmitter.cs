@@ -38,11 +38,16 @@ internal sealed class KernelEmitter
     private const int PanelWidth = 16;
 
     /// <summary>
-    /// Rows multiplied against one panel at a time by the multi-row kernel: eight accumulators give the
-    /// FMA units slack over their latency. With 256-bit vectors eight rows would need 16 accumulators plus
-    /// operands, more than AVX2's 16 registers, so that path runs the rows as two halves.
+    /// Row tiles of the multi-row kernel, tallest first: each multiplies its rows against a pair of panels,
+    /// so a step loads two weight vectors and broadcasts one input per row for 2 × rows FMAs. Twelve rows
+    /// by two panels is 24 accumulators, within AVX-512's 32 registers (measured on one Zen 4 core for a
+    /// 480 × 3072 × 768 product: 108 GFLOP/s against 74–92 for eight rows by one panel). The shorter
+    /// tiles take what is left of a row block, so a batch of 8 still reads each weight once.
     /// </summary>
-    private const int TileRows = 8;
+    private static readonly int[] TileRows = { 12, 8, 4 };
+
+    /// <summary>Panels multiplied together by the multi-row kernel (see <see cref="TileRows"/>).</summary>
+    private const int PanelsPerTile = 2;
 
     /// <summary>Independent accumulator chains of the one-row kernel, which hide FMA latency.</summary>
     private const int Chains = 4;
@@ -54,31 +59,33 @@ internal sealed class KernelEmitter
     private const int RowBlockBytes = 1024 * 1024;
 
     /// <summary>
-    /// y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] with W packed in 16-output panels at load time. Panels are
-    /// split across cores; a thread takes its panels in chunks of about <see cref="PanelChunkBytes"/> and
-    /// runs a block of rows (about <see cref="RowBlockBytes"/> of inputs) over a chunk, TileRows rows at a
+    /// y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] with W packed in 16-output panels at load time. Pairs of
+    /// panels are split across cores; a thread takes its pairs in chunks of about <see cref="PanelChunkBytes"/>
+    /// and runs a block of rows (about <see cref="RowBlockBytes"/> of inputs) over a chunk, a row tile at a
     /// time, before the next chunk: weights are read once per row block (once per call at decode batch
-    /// sizes: GEMM, not one GEMV per row), and both operands of the inner loops come from cache.
+    /// sizes: GEMM, not one GEMV per row), and both operands of the inner loops come from cache. Rows
+    /// left over after the tiles (at most 3) run the one-row kernel, one panel at a time, so that a
+    /// batch-1 decode streams each panel sequentially.
     /// </summary>
     public string Linear(int outputs, int inputs)
     {
-        var wide = Panel(TileRows, inputs, bf16Weights);
-        var narrow = Panel(1, inputs, bf16Weights);
         var element = bf16Weights ? "ushort" : "float";
         var panels = (outputs + PanelWidth - 1) / PanelWidth;
-        var chunk = Math.Max(1, PanelChunkBytes / (inputs * PanelWidth * (bf16Weights ? 2 : 4)));
-        var rowBlock = Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows)) * TileRows;
+        var pairs = (panels + PanelsPerTile - 1) / PanelsPerTile;
+        var pairWidth = PanelWidth * PanelsPerTile;
+        var chunk = Math.Max(1, PanelChunkBytes / (inputs * pairWidth * (bf16Weights ? 2 : 4)));
+        var rowBlock = Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows[0])) * TileRows[0];
         return Request($"Linear{outputs}x{inputs}", (w, name) =>
         {
             w.Line($"/// <summary>y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}; b may be null.</summary>");
             using (w.Block($"private static void {name}(float* x, int rows, float* w, float* b, float* y, bool accumulate)"))
             {
                 w.Line($"var work = new {name}Work {{ X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = accumulate }};");
-                w.Line($"Parallelism.For({panels}, (long)rows * {inputs} * {PanelWidth}, ref work);");
+                w.Line($"Parallelism.For({pairs}, (long)rows * {inputs} * {pairWidth}, ref work);");
             }
 
             w.Line();
-            w.Line($"/// <summary>Panels [start, end) of {name} for every row.</summary>");
+            w.Line($"/// <summary>Panel pairs [start, end) of {name} for every row.</summary>");
             using (w.Block($"private struct {name}Work : IParallelWork"))
             {
                 w.Line("public float* X, W, B, Y;");
@@ -88,32 +95,33 @@ internal sealed class KernelEmitter
                 w.Line(Optimized);
                 using (w.Block("public readonly void Run(int start, int end)"))
                 {
-                    w.Line($"const int Out = {outputs}, In = {inputs}, PanelChunk = {chunk}, RowBlock = {rowBlock};");
+                    w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock};");
                     w.Line("float* x = X, w = W, b = B, y = Y;");
                     w.Line("var accumulate = Accumulate;");
                     using (w.Block("for (var r0 = 0; r0 < Rows; r0 += RowBlock)"))
-                    using (w.Block("for (var p0 = start; p0 < end; p0 += PanelChunk)"))
+                    using (w.Block("for (var q0 = start; q0 < end; q0 += PairChunk)"))
                     {
                         w.Line("var rowEnd = Math.Min(Rows, r0 + RowBlock);");
-                        w.Line("var p1 = Math.Min(end, p0 + PanelChunk);");
+                        w.Line("var q1 = Math.Min(end, q0 + PairChunk);");
                         w.Line("var r = r0;");
-                        using (w.Block($"for (; r + {TileRows} <= rowEnd; r += {TileRows})"))
+                        foreach (var rows in TileRows)
                         {
-                            using (w.Block("for (var p = p0; p < p1; p++)"))
+                            var loop = rows == TileRows[0] ? $"for (; r + {rows} <= rowEnd; r += {rows})" : $"if (r + {rows} <= rowEnd)";
+                            using (w.Block(loop))
                             {
-                                w.Line($"var o = p * {PanelWidth};");
-                                w.Line($"{wide}(x + ((long)r * In), ({element}*)w + ((long)p * In * {PanelWidth}), b == null ? null : b + o, y + ((long)r * Out) + o, Out, {Count(outputs)}, accumulate);");
+                                PairLoop(w, rows, outputs, inputs, element);
+                                if (rows != TileRows[0])
+                                {
+                                    w.Line($"r += {rows};");
+                                }
                             }
+
+                            w.Line();
                         }
 
-                        w.Line();
                         using (w.Block("for (; r < rowEnd; r++)"))
                         {
-                            using (w.Block("for (var p = p0; p < p1; p++)"))
-                            {
-                                w.Line($"var o = p * {PanelWidth};");
-                                w.Line($"{narrow}(x + ((long)r * In), ({element}*)w + ((long)p * In * {PanelWidth}), b == null ? null : b + o, y + ((long)r * Out) + o, Out, {Count(outputs)}, accumulate);");
-                            }
+                            PairLoop(w, 1, outputs, inputs, element);
                         }
                     }
                 }
@@ -121,24 +129,63 @@ internal sealed class KernelEmitter
         });
     }
 
-    /// <summary>Outputs of panel p: 16, or fewer for the last panel when Out is not a multiple of 16.</summary>
-    private static string Count(int outputs) =>
-        outputs % PanelWidth == 0 ? PanelWidth.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"Math.Min({PanelWidth}, Out - o)";
+    /// <summary>
+    /// The loop over a chunk's panel pairs for one row tile. A pair is two panels, except the last when
+    /// the panel count is odd; the one-row kernel takes the two panels of a pair one after the other.
+    /// </summary>
+    private void PairLoop(SourceWriter w, int rows, int outputs, int inputs, string element)
+    {
+        var second = $" + {PanelWidth}";
+        var evenPanels = (outputs + PanelWidth - 1) / PanelWidth % PanelsPerTile == 0;
+        string Call(int tilePanels, string at)
+        {
+            var offset = at.Length == 0 ? "(long)o" : $"(long)(o{at})";
+            return $"{Panel(rows, tilePanels, inputs, bf16Weights)}(x + ((long)r * In), ({element}*)w + ({offset} * In), b == null ? null : b + o{at}, y + ((long)r * Out) + o{at}, Out, {Count(outputs, tilePanels == 1 ? at : second)}, accumulate);";
+        }
 
+        using (w.Block("for (var q = q0; q < q1; q++)"))
+        {
+            w.Line($"var o = q * {PanelWidth * PanelsPerTile};");
+            if (rows == 1)
+            {
+                w.Line(Call(1, string.Empty));
+                w.Line(evenPanels ? Call(1, second) : $"if (o{second} < Out) {Call(1, second)}");
+            }
+            else if (evenPanels)
+            {
+                w.Line(Call(PanelsPerTile, string.Empty));
+            }
+            else
+            {
+                w.Line($"if (o{second} < Out) {Call(PanelsPerTile, string.Empty)}");
+                w.Line($"else {Call(1, string.Empty)}");
+            }
+        }
+    }
+
+    /// <summary>Outputs of the panel at o + at: 16, or fewer for the last panel when Out is not a multiple of 16.</summary>
+    private static string Count(int outputs, string at) =>
+        outputs % PanelWidth == 0 ? PanelWidth.ToString(System.Globalization.CultureInfo.InvariantCulture) : at.Length == 0 ? $"Math.Min({PanelWidth}, Out - o)" : $"Math.Min({PanelWidth}, Out - (o{at}))";
     /// <summary>One row against one 16-wide panel (also attention scores against a 16-position key block).</summary>
-    public string PanelRow(int length) => Panel(1, length, bf16: false);
+    public string PanelRow(int length) => Panel(1, 1, length, bf16: false);
 
     /// <summary>
-    /// <paramref name="rows"/> rows against one 16-output panel. One row uses four accumulator chains over
-    /// alternating inputs; several rows use one accumulator per row. Either way each step loads one
-    /// panel row and broadcasts x[r, i], so the panel is read as a single sequential stream.
+    /// <paramref name="rows"/> rows against <paramref name="panels"/> adjacent 16-output panels (the second
+    /// starts In × 16 elements after the first; all but the last are full). One row uses four accumulator
+    /// chains over alternating inputs; several rows use one accumulator per row and panel. Either way
+    /// each step loads one row of every panel and broadcasts x[r, i], so each panel is read as a single
+    /// sequential stream. A tile that needs more accumulators than a vector width has registers for
+    /// runs as halves (panels first, then rows).
     /// </summary>
-    private string Panel(int rows, int length, bool bf16) => Request($"Panel{rows}RowIn{length}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
+    private string Panel(int rows, int panels, int length, bool bf16) => Request($"Panel{rows}Row{(panels == 1 ? string.Empty : panels + "Panel")}In{length}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
     {
         string Load(VectorFlavor flavor, string offset) => bf16 ? $"Bf16.Load{flavor.Type}(panel + {offset})" : $"{flavor.Type}.Load(panel + {offset})";
+        string Weight(int panel, string i, int lane) => $"({(panel == 0 ? string.Empty : $"{panel * PanelWidth} * In + ")}({i} * {PanelWidth})){Plus(lane)}";
 
-        w.Line($"/// <summary>{rows} row(s) × one panel over In = {length}: y[r·stride + j] (+)= b[j] + Σ_i x[r, i]·panel[i, j] for j &lt; count.</summary>");
-        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Line($"/// <summary>{rows} row(s) × {panels} panel(s) over In = {length}: y[r·stride + j] (+)= b[j] + Σ_i x[r, i]·panel[i, j], the last panel's j &lt; count.</summary>");
+        // A multi-row tile runs In steps per call, so a call costs nothing; kept out of line (and optimized
+        // from the first call) it leaves the caller small. Inlined, it measured the same.
+        w.Line(rows == 1 && panels == 1 ? "[MethodImpl(MethodImplOptions.AggressiveInlining)]" : "[MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]");
         using (w.Block($"private static void {name}(float* x, {(bf16 ? "ushort" : "float")}* panel, float* b, float* y, int stride, int count, bool accumulate)"))
         {
             w.Line($"const int In = {length};");
@@ -147,13 +194,23 @@ internal sealed class KernelEmitter
                 var v = flavor.Type;
                 var halves = PanelWidth / flavor.Lanes;
                 var store = PanelStore(flavor);
-                if (rows * halves > 8)
+                if (rows * panels * halves > AccumulatorRegisters(flavor))
                 {
-                    var half = Panel(rows / 2, length, bf16);
                     using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                     {
-                        w.Line($"{half}(x, panel, b, y, stride, count, accumulate);");
-                        w.Line($"{half}(x + ({rows / 2} * In), panel, b, y + ({rows / 2} * stride), stride, count, accumulate);");
+                        if (panels > 1)
+                        {
+                            var one = Panel(rows, 1, length, bf16);
+                            w.Line($"{one}(x, panel, b, y, stride, {PanelWidth}, accumulate);");
+                            w.Line($"{Panel(rows, panels - 1, length, bf16)}(x, panel + ({PanelWidth} * In), b == null ? null : b + {PanelWidth}, y + {PanelWidth}, stride, count, accumulate);");
+                        }
+                        else
+                        {
+                            var half = Panel(rows / 2, 1, length, bf16);
+                            w.Line($"{half}(x, panel, b, y, stride, count, accumulate);");
+                            w.Line($"{half}(x + ({rows / 2} * In), panel, b, y + ({rows / 2} * stride), stride, count, accumulate);");
+                        }
+
                         w.Line("return;");
                     }
 
@@ -163,14 +220,13 @@ internal sealed class KernelEmitter
 
                 using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                 {
-                    var sets = rows == 1 ? Chains : rows;
-                    for (var k = 0; k < sets; k++)
+                    if (rows == 1 && panels == 1)
                     {
-                        w.Line(string.Join(" ", Each(halves, h => $"var a{k}_{h} = {flavor.Zero};")));
-                    }
+                        for (var k = 0; k < Chains; k++)
+                        {
+                            w.Line(string.Join(" ", Each(halves, h => $"var a{k}_{h} = {flavor.Zero};")));
+                        }
 
-                    if (rows == 1)
-                    {
                         var mainEnd = length / Chains * Chains;
                         using (w.Block($"for (var i = 0; i < {mainEnd}; i += {Chains})"))
                         {
@@ -178,7 +234,7 @@ internal sealed class KernelEmitter
                             {
                                 var at = $"i{Plus(k)}";
                                 w.Line($"var x{k} = {v}.Create(x[{at}]);");
-                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {Load(flavor, $"{(k == 0 ? "(i" : $"((i + {k})")} * {PanelWidth}){Plus(h * flavor.Lanes)}")}, a{k}_{h});")));
+                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {Load(flavor, Weight(0, k == 0 ? "i" : $"(i + {k})", h * flavor.Lanes))}, a{k}_{h});")));
                             }
                         }
 
@@ -192,19 +248,30 @@ internal sealed class KernelEmitter
                     }
                     else
                     {
+                        for (var r = 0; r < rows; r++)
+                        {
+                            w.Line(string.Join(" ", Each(panels * halves, k => $"var a{r}_{k} = {flavor.Zero};")));
+                        }
+
                         using (w.Block("for (var i = 0; i < In; i++)"))
                         {
-                            w.Line(string.Join(" ", Each(halves, h => $"var w{h} = {Load(flavor, $"(i * {PanelWidth}){Plus(h * flavor.Lanes)}")};")));
+                            w.Line(string.Join(" ", Each(panels * halves, k => $"var w{k} = {Load(flavor, Weight(k / halves, "i", k % halves * flavor.Lanes))};")));
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line(r == 0 ? $"var x0 = {v}.Create(x[i]);" : $"var x{r} = {v}.Create(x[{Offset(r, "In")} + i]);");
-                                w.Line(string.Join(" ", Each(halves, h => $"a{r}_{h} = {v}.FusedMultiplyAdd(x{r}, w{h}, a{r}_{h});")));
+                                w.Line(string.Join(" ", Each(panels * halves, k => $"a{r}_{k} = {v}.FusedMultiplyAdd(x{r}, w{k}, a{r}_{k});")));
                             }
                         }
 
                         for (var r = 0; r < rows; r++)
                         {
-                            w.Line($"{store}({(r == 0 ? "y" : $"y + {Offset(r, "stride")}")}, b, count, accumulate, {string.Join(", ", Each(halves, h => $"a{r}_{h}"))});");
+                            for (var p = 0; p < panels; p++)
+                            {
+                                var target = (r == 0 ? "y" : $"y + {Offset(r, "stride")}") + Plus(p * PanelWidth);
+                                var bias = p == 0 ? "b" : $"b == null ? null : b + {p * PanelWidth}";
+                                var count = p == panels - 1 ? "count" : PanelWidth.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                                w.Line($"{store}({target}, {bias}, {count}, accumulate, {string.Join(", ", Each(halves, h => $"a{r}_{(p * halves) + h}"))});");
+                            }
                         }
                     }
 
@@ -216,14 +283,15 @@ internal sealed class KernelEmitter
 
             using (w.Block($"for (var r = 0; r < {rows}; r++)"))
             {
-                using (w.Block("for (var j = 0; j < count; j++)"))
+                using (w.Block($"for (var j = 0; j < {(panels == 1 ? "count" : $"{(panels - 1) * PanelWidth} + count")}; j++)"))
                 {
                     w.Line("var sum = b == null ? 0f : b[j];");
+                    w.Line($"var at = (j / {PanelWidth} * {PanelWidth} * In) + (j % {PanelWidth});");
                     using (w.Block("for (var i = 0; i < In; i++)"))
                     {
                         w.Line(bf16
-                            ? $"sum += x[(r * In) + i] * Bf16.ToSingle(panel[(i * {PanelWidth}) + j]);"
-                            : $"sum += x[(r * In) + i] * panel[(i * {PanelWidth}) + j];");
+                            ? $"sum += x[(r * In) + i] * Bf16.ToSingle(panel[at + (i * {PanelWidth})]);"
+                            : $"sum += x[(r * In) + i] * panel[at + (i * {PanelWidth})];");
                     }
 
                     w.Line("float* target = y + ((long)r * stride) + j;");
@@ -232,6 +300,13 @@ internal sealed class KernelEmitter
             }
         }
     });
+
+    /// <summary>
+    /// Accumulators a tile may hold in registers, leaving room for its weight vectors and a broadcast:
+    /// 24 of AVX-512's 32 registers; 12 of AVX2's 16 (a 256-bit path on an AVX-512 machine has 32, but
+    /// the path must also fit AVX2 machines).
+    /// </summary>
+    private static int AccumulatorRegisters(VectorFlavor flavor) => flavor.Lanes == 16 ? 24 : 12;
 
     /// <summary>Adds bias (and the old value when accumulating) to one panel's 16 results and stores them.</summary>
     private string PanelStore(VectorFlavor flavor) => Request($"PanelStore{flavor.Type}", (w, name) =>
@@ -248,7 +323,7 @@ internal sealed class KernelEmitter
                 for (var h = 0; h < halves; h++)
                 {
                     var at = h == 0 ? "y" : $"y + {h * flavor.Lanes}";
-                    w.Line($"if (b != null) s{h} += {v}.Load(b + {h * flavor.Lanes});");
+                    w.Line($"if (b != null) s{h} += {v}.Load(b{Plus(h * flavor.Lanes)});");
                     w.Line($"if (accumulate) s{h} += {v}.Load({at});");
                     w.Line($"s{h}.Store({at});");
                 }
@@ -256,15 +331,12 @@ internal sealed class KernelEmitter
                 w.Line("return;");
             }
 
-            w.Line($"float* sums = stackalloc float[{PanelWidth}];");
-            for (var h = 0; h < halves; h++)
-            {
-                w.Line($"s{h}.Store(sums + {h * flavor.Lanes});");
-            }
-
+            // No stackalloc here: the JIT does not inline a method that has one, and a call after a tile's
+            // loop makes it spill every accumulator on each step of the loop (measured: a third of the speed).
+            var element = halves == 1 ? "s0.GetElement(j)" : $"j < {flavor.Lanes} ? s0.GetElement(j) : s1.GetElement(j - {flavor.Lanes})";
             using (w.Block("for (var j = 0; j < count; j++)"))
             {
-                w.Line("var value = sums[j] + (b == null ? 0f : b[j]);");
+                w.Line($"var value = ({element}) + (b == null ? 0f : b[j]);");
                 w.Line("y[j] = accumulate ? y[j] + value : value;");
             }
         }
