@@ -159,8 +159,9 @@ internal sealed class DecoderEmitter
             w.Line();
             w.Line($"// Work items are (chunk of up to {p}QueryTile consecutive rows, head). In prefill the rows of a");
             w.Line("// chunk belong to one sequence and are attended together, sharing each block of K and V in L1.");
+            w.Line("// Later rows attend to more positions, so threads claim items one at a time rather than halves.");
             w.Line($"var work = new {p}AttentionWork {{ Qkv = qkv, Rows = rows, Cache = cache, Layer = layer, Output = output }};");
-            w.Line($"Parallelism.For((n + {p}QueryTile - 1) / {p}QueryTile * {p}Heads, (long){p}QueryTile * {p}HeadDim * {p}MaxContext, ref work);");
+            w.Line($"Parallelism.ForUneven((n + {p}QueryTile - 1) / {p}QueryTile * {p}Heads, (long){p}QueryTile * {p}HeadDim * {p}MaxContext, grain: 1, ref work);");
         }
 
         w.Line();

@@ -24,6 +24,17 @@ public static unsafe class Parallelism
 
     /// <summary>Runs work.Run over [0, count) in contiguous chunks, one per thread; returns when all are done.</summary>
     public static void For<TWork>(int count, long workPerItem, ref TWork work)
+        where TWork : struct, IParallelWork => Run(count, workPerItem, grain: 0, ref work);
+
+    /// <summary>
+    /// Like <see cref="For"/>, for items of uneven cost (causal attention: a late query row attends to
+    /// more keys than an early one): threads claim <paramref name="grain"/> items at a time until none are
+    /// left, so one thread does not finish its half early and wait for the other.
+    /// </summary>
+    public static void ForUneven<TWork>(int count, long workPerItem, int grain, ref TWork work)
+        where TWork : struct, IParallelWork => Run(count, workPerItem, Math.Max(1, grain), ref work);
+
+    private static void Run<TWork>(int count, long workPerItem, int grain, ref TWork work)
         where TWork : struct, IParallelWork
     {
         var threads = (int)Math.Min(Math.Min(MaxThreads, count), Math.Max(1, count * workPerItem / MinParallelWork));
@@ -34,7 +45,7 @@ public static unsafe class Parallelism
         }
 
         // The struct lives in the caller's frame, which waits until every worker is done with it.
-        WorkerPool.Run(threads, count, &Invoke<TWork>, Unsafe.AsPointer(ref work));
+        WorkerPool.Run(threads, count, grain, &Invoke<TWork>, Unsafe.AsPointer(ref work));
     }
 
     private static void Invoke<TWork>(void* state, int start, int end)

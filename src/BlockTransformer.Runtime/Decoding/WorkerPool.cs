@@ -1,8 +1,9 @@
 namespace BlockTransformer.Runtime;
 
 /// <summary>
-/// Background threads that each run one chunk of a kernel. The caller runs chunk 0 itself, then spins
-/// until the others are done; workers wait on a semaphore between kernels. One kernel at a time.
+/// Background threads that each run one chunk of a kernel (or claim items until none are left). The
+/// caller runs chunk 0 itself, then spins until the others are done; workers wait on a semaphore
+/// between kernels. One kernel at a time.
 /// </summary>
 internal static unsafe class WorkerPool
 {
@@ -11,6 +12,8 @@ internal static unsafe class WorkerPool
     private static delegate*<void*, int, int, void> job;
     private static void* state;
     private static int items;
+    private static int grain;
+    private static int next;
     private static int threads;
     private static int pending;
     private static Exception? failure;
@@ -20,7 +23,8 @@ internal static unsafe class WorkerPool
 
     public static bool IsWorkerThread => isWorker;
 
-    public static void Run(int threadCount, int count, delegate*<void*, int, int, void> body, void* workState)
+    /// <param name="itemGrain">0: thread t runs the t-th contiguous share of the items; otherwise threads claim this many items at a time.</param>
+    public static void Run(int threadCount, int count, int itemGrain, delegate*<void*, int, int, void> body, void* workState)
     {
         lock (Gate)
         {
@@ -39,6 +43,8 @@ internal static unsafe class WorkerPool
             job = body;
             state = workState;
             items = count;
+            grain = itemGrain;
+            next = 0;
             threads = threadCount;
             failure = null;
             Volatile.Write(ref pending, threadCount - 1);
@@ -47,7 +53,7 @@ internal static unsafe class WorkerPool
                 workers[t - 1].Start(t);
             }
 
-            body(workState, 0, End(0));
+            RunShare(0);
             var spin = default(SpinWait);
             while (Volatile.Read(ref pending) > 0)
             {
@@ -58,6 +64,21 @@ internal static unsafe class WorkerPool
             {
                 throw new AggregateException("a kernel failed on a worker thread", failure);
             }
+        }
+    }
+
+    private static void RunShare(int chunk)
+    {
+        if (grain == 0)
+        {
+            job(state, First(chunk), End(chunk));
+            return;
+        }
+
+        int start;
+        while ((start = Interlocked.Add(ref next, grain) - grain) < items)
+        {
+            job(state, start, Math.Min(items, start + grain));
         }
     }
 
@@ -87,7 +108,7 @@ internal static unsafe class WorkerPool
                 signal.Wait();
                 try
                 {
-                    job(state, First(chunk), End(chunk));
+                    RunShare(chunk);
                 }
                 catch (Exception e)
                 {
