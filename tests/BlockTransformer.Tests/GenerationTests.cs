@@ -42,6 +42,35 @@ public class GenerationTests
         }
     }
 
+    /// <summary>
+    /// Prompts long enough that attention scores run as tiles of 12, 8 and 4 query rows against pairs of
+    /// key blocks (contexts past 32 positions), in every layer but the last too, where only the last row
+    /// reaches the logits; a prompt's rows are attended 16 at a time, so lengths not a multiple of 16
+    /// leave partial groups.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny_vanilla_long", 150)]
+    [InlineData("tiny_block", 171)]
+    public void LongPromptsMatchReference(string name, int length)
+    {
+        var descriptor = TestModels.Find(name);
+        var path = TestModels.WriteWeights(descriptor, TensorDType.F32);
+        using var model = descriptor.Load(path);
+        int[][] prompts = [Enumerable.Range(0, length).Select(i => 1 + (i * 7 % 50)).ToArray()];
+        var options = new GenerationOptions { MaxNewTokens = 3, StopAtEos = false };
+        var (results, logits) = TestModels.Run(model, prompts, options);
+
+        var tensors = ReferenceModels.ReadAll(path);
+        var expected = descriptor.Info.Kind == ModelKind.Block
+            ? new ReferenceBlockModel(descriptor.Info, tensors).Generate(prompts[0], 3, trainingPositions: true, stopAtEos: false)
+            : new ReferenceVanillaModel(descriptor.Info, tensors).Generate(prompts[0], 3, stopAtEos: false);
+        Assert.Equal(expected.Ids, results[0].GeneratedIds);
+        for (var step = 0; step < expected.Logits.Count; step++)
+        {
+            AssertClose(expected.Logits[step], logits[0][step], $"token {step}");
+        }
+    }
+
     [Theory]
     [InlineData("tiny_block")]
     [InlineData("tiny_vanilla")]

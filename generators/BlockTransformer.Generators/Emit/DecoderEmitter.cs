@@ -123,7 +123,7 @@ internal sealed class DecoderEmitter
 
     private void EmitAttention(SourceWriter w)
     {
-        var keyScores = kernels.PanelRow(S.HeadDim);
+        var keyScores = kernels.KeyScores(S.HeadDim);
         var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim);
         var softmax = kernels.ScaledSoftmax();
         w.Line($"/// <summary>");
@@ -200,8 +200,8 @@ internal sealed class DecoderEmitter
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// One head of rows [r0, r1) of one sequence: scores q·k/√d_h over slots 0..slot of each row, max-subtracted");
-        w.Line($"/// softmax, weighted sum of values. Loops run key block by key block and value block by value block,");
-        w.Line("/// rows innermost, so each block is read from memory once for the whole group.");
+        w.Line($"/// softmax, weighted sum of values. Scores come from row tiles against pairs of key blocks; values are");
+        w.Line("/// read value block by value block, rows innermost, so each block is read from memory once for the group.");
         w.Line("/// </summary>");
         w.Line(KernelEmitter.Optimized);
         using (w.Block($"private static void {p}AttendRows(float* qkv, DecoderRows rows, KvCache cache, int layer, int r0, int r1, int h, float* scores, float* output)"))
@@ -211,24 +211,19 @@ internal sealed class DecoderEmitter
             w.Line("float* values = cache.Values(rows.Sequence(r0), layer, group);");
             w.Line($"float* q = qkv + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
             w.Line($"float* inverse = stackalloc float[{p}QueryTile];");
+            w.Line($"float* queries = stackalloc float[{p}QueryTile * {p}HeadDim];");
+            w.Line($"int* ends = stackalloc int[{p}QueryTile];");
             w.Line("var last = 0;");
             using (w.Block("for (var r = r0; r < r1; r++)"))
             {
                 w.Line("last = Math.Max(last, rows.Slot(r));");
+                w.Line("ends[r - r0] = rows.Slot(r) + 1;");
+                w.Line($"new ReadOnlySpan<float>(q + ((long)r * {p}QkvWidth), {p}HeadDim).CopyTo(new Span<float>(queries + ((r - r0) * {p}HeadDim), {p}HeadDim));");
             }
 
-            w.Line("// q·k for 16 positions at a time: a key block is a [head_dim × 16] panel.");
-            using (w.Block("for (var t = 0; t <= last; t += KvCache.KeyBlock)"))
-            {
-                using (w.Block("for (var r = r0; r < r1; r++)"))
-                {
-                    using (w.Block("if (t <= rows.Slot(r))"))
-                    {
-                        w.Line($"{keyScores}(q + ((long)r * {p}QkvWidth), keys + ((long)t * {p}HeadDim), null, scores + ((r - r0) * {p}ScoreStride) + t, 0, KvCache.KeyBlock, false);");
-                    }
-                }
-            }
-
+            w.Line("// q·k for the group's rows gathered into one tile, against 16-position key blocks ([head_dim × 16] panels).");
+            w.Line($"{keyScores}(queries, r1 - r0, ends, keys, scores, {p}ScoreStride);");
+            w.Line();
             using (w.Block("for (var r = r0; r < r1; r++)"))
             {
                 w.Line($"inverse[r - r0] = 1f / {softmax}(scores + ((r - r0) * {p}ScoreStride), rows.Slot(r) + 1, {p}AttentionScale);");

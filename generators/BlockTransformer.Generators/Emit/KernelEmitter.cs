@@ -170,6 +170,59 @@ internal sealed class KernelEmitter
     public string PanelRow(int length) => Panel(1, 1, length, bf16: false);
 
     /// <summary>
+    /// Attention scores of a group of query rows: q·k for every row against key blocks of 16 positions,
+    /// which are [head_dim × 16] panels laid out like a linear layer's weights, so the row tiles of
+    /// <see cref="Linear"/> apply: 12 rows × 2 blocks per step instead of one row × one block (whose
+    /// four short FMA chains over head_dim inputs leave the FMA units mostly waiting).
+    /// </summary>
+    public string KeyScores(int headDim) => Request($"KeyScores{headDim}", (w, name) =>
+    {
+        w.Line($"/// <summary>scores[r·stride + t] = q_r·k_t for rows r &lt; count of a [count × {headDim}] query tile and positions t &lt; ends[r], rounded up to whole 16-position key blocks.</summary>");
+        w.Line(Optimized);
+        using (w.Block($"private static void {name}(float* queries, int count, int* ends, float* keys, float* scores, int stride)"))
+        {
+            w.Line($"const int HeadDim = {headDim}, Block = {PanelWidth};");
+            w.Line("var r = 0;");
+            foreach (var rows in TileRows)
+            {
+                using (w.Block(rows == TileRows[0] ? $"for (; r + {rows} <= count; r += {rows})" : $"if (r + {rows} <= count)"))
+                {
+                    w.Line("var end = 0;");
+                    using (w.Block($"for (var k = r; k < r + {rows}; k++)"))
+                    {
+                        w.Line("end = Math.Max(end, ends[k]);");
+                    }
+
+                    w.Line("var t = 0;");
+                    using (w.Block($"for (; t + {PanelsPerTile * PanelWidth} <= end + Block - 1; t += {PanelsPerTile * PanelWidth})"))
+                    {
+                        w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
+                    }
+
+                    using (w.Block("if (t < end)"))
+                    {
+                        w.Line($"{Panel(rows, 1, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
+                    }
+
+                    if (rows != TileRows[0])
+                    {
+                        w.Line($"r += {rows};");
+                    }
+                }
+
+                w.Line();
+            }
+
+            using (w.Block("for (; r < count; r++)"))
+            using (w.Block("for (var t = 0; t < ends[r]; t += Block)"))
+            {
+                w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, 0, Block, false);");
+            }
+        }
+    });
+
+
+    /// <summary>
     /// <paramref name="rows"/> rows against <paramref name="panels"/> adjacent 16-output panels (the second
     /// starts In × 16 elements after the first; all but the last are full). One row uses four accumulator
     /// chains over alternating inputs; several rows use one accumulator per row and panel. Either way
