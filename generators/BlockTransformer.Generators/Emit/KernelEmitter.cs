@@ -104,25 +104,7 @@ internal sealed class KernelEmitter
                         w.Line("var rowEnd = Math.Min(Rows, r0 + RowBlock);");
                         w.Line("var q1 = Math.Min(end, q0 + PairChunk);");
                         w.Line("var r = r0;");
-                        foreach (var rows in TileRows)
-                        {
-                            var loop = rows == TileRows[0] ? $"for (; r + {rows} <= rowEnd; r += {rows})" : $"if (r + {rows} <= rowEnd)";
-                            using (w.Block(loop))
-                            {
-                                PairLoop(w, rows, outputs, inputs, element);
-                                if (rows != TileRows[0])
-                                {
-                                    w.Line($"r += {rows};");
-                                }
-                            }
-
-                            w.Line();
-                        }
-
-                        using (w.Block("for (; r < rowEnd; r++)"))
-                        {
-                            PairLoop(w, 1, outputs, inputs, element);
-                        }
+                        RowTiles(w, "rowEnd", rows => PairLoop(w, rows, outputs, inputs, element));
                     }
                 }
             }
@@ -184,43 +166,65 @@ internal sealed class KernelEmitter
         {
             w.Line($"const int HeadDim = {headDim}, Block = {PanelWidth};");
             w.Line("var r = 0;");
-            foreach (var rows in TileRows)
+            RowTiles(w, "count", rows =>
             {
-                using (w.Block(rows == TileRows[0] ? $"for (; r + {rows} <= count; r += {rows})" : $"if (r + {rows} <= count)"))
+                if (rows == 1)
                 {
-                    w.Line("var end = 0;");
-                    using (w.Block($"for (var k = r; k < r + {rows}; k++)"))
+                    using (w.Block("for (var t = 0; t < ends[r]; t += Block)"))
                     {
-                        w.Line("end = Math.Max(end, ends[k]);");
+                        w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, 0, Block, false);");
                     }
 
-                    w.Line("var t = 0;");
-                    using (w.Block($"for (; t + {PanelsPerTile * PanelWidth} <= end + Block - 1; t += {PanelsPerTile * PanelWidth})"))
-                    {
-                        w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
-                    }
-
-                    using (w.Block("if (t < end)"))
-                    {
-                        w.Line($"{Panel(rows, 1, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
-                    }
-
-                    if (rows != TileRows[0])
-                    {
-                        w.Line($"r += {rows};");
-                    }
+                    return;
                 }
 
-                w.Line();
-            }
+                w.Line("var end = 0;");
+                using (w.Block($"for (var k = r; k < r + {rows}; k++)"))
+                {
+                    w.Line("end = Math.Max(end, ends[k]);");
+                }
 
-            using (w.Block("for (; r < count; r++)"))
-            using (w.Block("for (var t = 0; t < ends[r]; t += Block)"))
-            {
-                w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, 0, Block, false);");
-            }
+                w.Line("var t = 0;");
+                w.Line("// Pairs of key blocks while some row needs both, then the last block if one is left.");
+                using (w.Block($"for (; t + {PanelsPerTile * PanelWidth} <= end + Block - 1; t += {PanelsPerTile * PanelWidth})"))
+                {
+                    w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
+                }
+
+                using (w.Block("if (t < end)"))
+                {
+                    w.Line($"{Panel(rows, 1, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
+                }
+            });
         }
     });
+
+    /// <summary>
+    /// Rows r.. up to <paramref name="limit"/> in tiles of <see cref="TileRows"/> (as many of the tallest
+    /// as fit, then at most one of each shorter), then one at a time; <paramref name="tile"/> writes the
+    /// body for a tile of the given height starting at row r (height 1 for the single rows).
+    /// </summary>
+    private static void RowTiles(SourceWriter w, string limit, Action<int> tile)
+    {
+        foreach (var rows in TileRows)
+        {
+            using (w.Block(rows == TileRows[0] ? $"for (; r + {rows} <= {limit}; r += {rows})" : $"if (r + {rows} <= {limit})"))
+            {
+                tile(rows);
+                if (rows != TileRows[0])
+                {
+                    w.Line($"r += {rows};");
+                }
+            }
+
+            w.Line();
+        }
+
+        using (w.Block($"for (; r < {limit}; r++)"))
+        {
+            tile(1);
+        }
+    }
 
     /// <summary>
     /// <paramref name="rows"/> rows against <paramref name="panels"/> adjacent 16-output panels (the second
