@@ -155,7 +155,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
         try
         {
             // Memory per sample = slope of peak memory (native, or device on a GPU) between batch 1 and 2
-            // (paper §7); these two runs are also the warm-up.
+            // (paper §7), after a warm-up run.
             var perSample = models.Select(m => MemoryPerSample(m, setting)).ToList();
             var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(budget.Value, perSample[i])]).ToList();
             var times = models.Select(_ => new Dictionary<int, List<(double Total, GenerationTimings Timings)>>()).ToList();
@@ -198,10 +198,14 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
 
     private (long Slope, long Intercept) MemoryPerSample(ILanguageModel model, BenchSetting setting)
     {
+        // A first run allocates what every batch then shares (the kernels' per-thread packing buffers),
+        // so that it counts in neither peak below and the slope is per sample only.
+        progress.Report($"[{setting.Name}] {model.Info.Name} warm-up");
+        Run(model, setting, 1, 999);
         var peaks = new long[2];
         for (var batch = 1; batch <= 2; batch++)
         {
-            progress.Report($"[{setting.Name}] {model.Info.Name} warm-up and memory at batch {batch}");
+            progress.Report($"[{setting.Name}] {model.Info.Name} memory at batch {batch}");
             var before = backend.CurrentBytes;
             backend.ResetPeak();
             Run(model, setting, batch, 1000);
