@@ -125,6 +125,8 @@ internal sealed class DecoderEmitter
     {
         var keyScores = kernels.KeyScores(S.HeadDim);
         var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim);
+        var valueRows = KernelEmitter.WeightedSumRows(S.HeadDim);
+        var weightedSums = valueRows > 1 ? kernels.WeightedSums(valueRows, S.HeadDim, S.HeadDim) : null;
         var softmax = kernels.ScaledSoftmax();
         w.Line($"/// <summary>");
         w.Line($"/// {p} decoder attention for one layer: RoPE on q and k, store each row's K and V at its cache slot,");
@@ -201,7 +203,7 @@ internal sealed class DecoderEmitter
         w.Line("/// <summary>");
         w.Line("/// One head of rows [r0, r1) of one sequence: scores q·k/√d_h over slots 0..slot of each row, max-subtracted");
         w.Line($"/// softmax, weighted sum of values. Scores come from row tiles against pairs of key blocks; values are");
-        w.Line("/// read value block by value block, rows innermost, so each block is read from memory once for the group.");
+        w.Line("/// read value block by value block, tiles of rows innermost, so each block is read from memory once for the group.");
         w.Line("/// </summary>");
         w.Line(KernelEmitter.Optimized);
         using (w.Block($"private static void {p}AttendRows(float* qkv, DecoderRows rows, KvCache cache, int layer, int r0, int r1, int h, float* scores, float* output)"))
@@ -229,9 +231,33 @@ internal sealed class DecoderEmitter
                 w.Line($"inverse[r - r0] = 1f / {softmax}(scores + ((r - r0) * {p}ScoreStride), rows.Slot(r) + 1, {p}AttentionScale);");
             }
 
+            w.Line();
+            if (weightedSums is not null)
+            {
+                w.Line($"// A tile of {valueRows} rows shares each value row, so every row's probabilities run to the group's last slot:");
+                w.Line("// zero past each row's own end (KeyScores filled whole key blocks there).");
+                using (w.Block("for (var r = r0; r < r1; r++)"))
+                {
+                    w.Line($"new Span<float>(scores + ((r - r0) * {p}ScoreStride) + ends[r - r0], last + 1 - ends[r - r0]).Clear();");
+                }
+
+                w.Line();
+            }
+
             using (w.Block($"for (var t = 0; t <= last; t += {p}ValueBlock)"))
             {
-                using (w.Block("for (var r = r0; r < r1; r++)"))
+                w.Line("var r = r0;");
+                if (weightedSums is not null)
+                {
+                    using (w.Block($"for (; r + {valueRows} <= r1; r += {valueRows})"))
+                    {
+                        w.Line($"{weightedSums}(output + ((long)r * {p}Hidden) + (h * {p}HeadDim), {p}Hidden, values + ((long)t * {p}HeadDim), scores + ((r - r0) * {p}ScoreStride) + t, {p}ScoreStride, Math.Min({p}ValueBlock, last + 1 - t), inverse + (r - r0), accumulate: t > 0);");
+                    }
+
+                    w.Line();
+                }
+
+                using (w.Block("for (; r < r1; r++)"))
                 {
                     w.Line($"var count = Math.Min({p}ValueBlock, rows.Slot(r) + 1 - t);");
                     using (w.Block("if (count > 0)"))

@@ -680,6 +680,72 @@ internal sealed class KernelEmitter
         }
     });
 
+    /// <summary>
+    /// Rows of a value tile: as many query rows as keep 16 accumulators for a value row of
+    /// <paramref name="width"/> (8 for head_dim 32, 4 for 64), or 1 when one row already needs them.
+    /// </summary>
+    public static int WeightedSumRows(int width) => Math.Max(1, Math.Min(8, 16 / Math.Max(1, width / PanelWidth)));
+
+    /// <summary>
+    /// <see cref="WeightedSum"/> for <paramref name="rows"/> query rows at once: each step loads a value row
+    /// once and broadcasts every row's probability into it. One row at a time, a step is only width / 16
+    /// FMA chains, so it waits on FMA latency (2 chains for head_dim 32). Other vector widths run the rows one by one.
+    /// </summary>
+    public string WeightedSums(int rows, int width, int stride)
+    {
+        var one = WeightedSum(width, stride);
+        return Request($"WeightedSums{rows}Row{width}Stride{stride}", (w, name) =>
+        {
+            w.Line($"/// <summary>y[r·yStride + 0..{width}) (+)= scale[r] · Σ_t p[r·pStride + t]·values[t·{stride} ..] for r &lt; {rows}.</summary>");
+            w.Line("[MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]");
+            using (w.Block($"private static void {name}(float* y, int yStride, float* values, float* p, int pStride, int count, float* scale, bool accumulate)"))
+            {
+                var flavor = VectorFlavor.All[0];
+                var v = flavor.Type;
+                var vectors = width / flavor.Lanes;
+                if (width % flavor.Lanes == 0 && rows * vectors <= AccumulatorRegisters(flavor))
+                {
+                    using (w.Block($"if ({v}.IsHardwareAccelerated)"))
+                    {
+                        for (var r = 0; r < rows; r++)
+                        {
+                            w.Line(string.Join(" ", Each(vectors, k => $"var a{r}_{k} = {flavor.Zero};")));
+                        }
+
+                        using (w.Block("for (var t = 0; t < count; t++)"))
+                        {
+                            w.Line($"float* row = values + ((long)t * {stride});");
+                            w.Line(string.Join(" ", Each(vectors, k => $"var v{k} = {v}.Load(row{Plus(k * flavor.Lanes)});")));
+                            for (var r = 0; r < rows; r++)
+                            {
+                                w.Line($"var p{r} = {v}.Create(p[{(r == 0 ? string.Empty : Offset(r, "pStride") + " + ")}t]);");
+                                w.Line(string.Join(" ", Each(vectors, k => $"a{r}_{k} = {v}.FusedMultiplyAdd(p{r}, v{k}, a{r}_{k});")));
+                            }
+                        }
+
+                        for (var r = 0; r < rows; r++)
+                        {
+                            w.Line($"float* y{r} = y{(r == 0 ? string.Empty : " + " + Offset(r, "yStride"))}; var s{r} = {v}.Create(scale[{r}]);");
+                            foreach (var store in Each(vectors, k => $"(accumulate ? {v}.FusedMultiplyAdd(a{r}_{k}, s{r}, {v}.Load(y{r}{Plus(k * flavor.Lanes)})) : a{r}_{k} * s{r}).Store(y{r}{Plus(k * flavor.Lanes)});"))
+                            {
+                                w.Line(store);
+                            }
+                        }
+
+                        w.Line("return;");
+                    }
+
+                    w.Line();
+                }
+
+                using (w.Block($"for (var r = 0; r < {rows}; r++)"))
+                {
+                    w.Line($"{one}(y + ((long)r * yStride), values, p + ((long)r * pStride), count, scale[r], accumulate);");
+                }
+            }
+        });
+    }
+
     /// <summary>LayerNorm over rows of a fixed width: (x - mean) / √(var + eps) · w + b; y may alias x.</summary>
     public string LayerNorm(int width)
     {
