@@ -235,7 +235,8 @@ internal sealed class DecoderEmitter
             if (weightedSums is not null)
             {
                 w.Line($"// A tile of {valueRows} rows shares each value row, so every row's probabilities run to the group's last slot:");
-                w.Line("// zero past each row's own end (KeyScores filled whole key blocks there).");
+                w.Line("// zero past each row's own end (KeyScores filled whole key blocks there). Decode groups are single rows.");
+                using (w.Block($"if (r1 - r0 >= {valueRows})"))
                 using (w.Block("for (var r = r0; r < r1; r++)"))
                 {
                     w.Line($"new Span<float>(scores + ((r - r0) * {p}ScoreStride) + ends[r - r0], last + 1 - ends[r - r0]).Clear();");
