@@ -320,7 +320,7 @@ internal sealed class KernelEmitter
                         }
 
                         var mainEnd = length / Chains * Chains;
-                        using (w.Block($"for (var i = 0; i < {mainEnd}; i += {Chains})"))
+                        using (w.Block($"for (nint i = 0; i < {mainEnd}; i += {Chains})"))
                         {
                             for (var k = 0; k < Chains; k++)
                             {
@@ -357,10 +357,10 @@ internal sealed class KernelEmitter
 
                         if (pack > 0)
                         {
-                            using (w.Block($"for (var i0 = 0; i0 < In; i0 += {PanelWidth})"))
+                            using (w.Block($"for (nint i0 = 0; i0 < In; i0 += {PanelWidth})"))
                             {
                                 w.Line("float* block = x + (i0 * Pack);");
-                                using (w.Block($"for (var j = 0; j < {PanelWidth}; j++)"))
+                                using (w.Block($"for (nint j = 0; j < {PanelWidth}; j++)"))
                                 {
                                     w.Line("var i = i0 + j;");
                                     Step(r => $"block[{(r == 0 ? string.Empty : $"{r * PanelWidth} + ")}j]");
@@ -369,7 +369,7 @@ internal sealed class KernelEmitter
                         }
                         else
                         {
-                            using (w.Block("for (var i = 0; i < In; i++)"))
+                            using (w.Block("for (nint i = 0; i < In; i++)"))
                             {
                                 Step(r => r == 0 ? "x[i]" : $"x[{Offset(r, "In")} + i]");
                             }
