@@ -33,7 +33,7 @@ internal static class ModelEmitter
             ? $"/// <summary>Block Transformer \"{spec.Name}\": lookup-concat embedder, block decoder, token decoder (Ho et al., 2024).</summary>"
             : $"/// <summary>Vanilla GPT-NeoX model \"{spec.Name}\", the baseline the block models are measured against.</summary>");
         // Attention work items stackalloc a score tile of QueryTile × (MaxContext + 16) floats (256 KiB for a
-        // 4096-position decoder) per item: zeroing it cost more than the decode step's attention. Every
+        // 4096-position decoder) per item: zeroing it was 4.6% of a batch-1 vanilla_31 decode step. Every
         // element is written before it is read (scores by whole key blocks, then zeroed past each row's end).
         w.Line("[SkipLocalsInit]");
         using (w.Block($"public sealed unsafe partial class {spec.TypeName} : {(isBlock ? "IBlockTransformerModel" : "IVanillaModel")}"))
