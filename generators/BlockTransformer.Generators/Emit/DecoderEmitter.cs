@@ -85,9 +85,8 @@ internal sealed class DecoderEmitter
         var norm = kernels.LayerNorm(S.Hidden);
         var qkv = kernels.Linear(S.QkvWidth, S.Hidden);
         var dense = kernels.Linear(S.Hidden, S.Hidden);
-        var up = kernels.Linear(S.Intermediate, S.Hidden);
+        var up = kernels.Linear(S.Intermediate, S.Hidden, gelu: true);
         var down = kernels.Linear(S.Hidden, S.Intermediate);
-        var gelu = kernels.Gelu(S.Intermediate);
         string F(string name) => part.LayerField(layer, name) + ".Pointer";
 
         w.Line(S.ParallelResidual
@@ -115,11 +114,13 @@ internal sealed class DecoderEmitter
                 w.Line($"{norm}(x, n, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x + attn)");
             }
 
-            w.Line($"{up}(mlpIn, n, {F("UpWeight")}, {F("UpBias")}, ff, accumulate: false); // dense_h_to_4h");
-            w.Line($"{gelu}(ff, n);");
+            w.Line($"{up}(mlpIn, n, {F("UpWeight")}, {F("UpBias")}, ff); // ff = gelu(dense_h_to_4h(m))");
             w.Line($"{down}(ff, n, {F("DownWeight")}, {F("DownBias")}, x, accumulate: true); // x += dense_4h_to_h(gelu(…))");
         }
     }
+
+    /// <summary>The fields both attention work structs take besides their buffers.</summary>
+    private static readonly string[] AttentionFields = ["public DecoderRows Rows;", "public KvCache Cache;", "public int Layer;"];
 
     private void EmitAttention(SourceWriter w)
     {
@@ -128,6 +129,8 @@ internal sealed class DecoderEmitter
         var valueRows = KernelEmitter.WeightedSumRows(S.HeadDim);
         var weightedSums = valueRows > 1 ? kernels.WeightedSums(valueRows, S.HeadDim, S.HeadDim) : null;
         var softmax = kernels.ScaledSoftmax();
+        EmitCacheStore(w);
+        w.Line();
         w.Line($"/// <summary>");
         w.Line($"/// {p} decoder attention for one layer: RoPE on q and k, store each row's K and V at its cache slot,");
         w.Line($"/// then per row and head softmax(q·Kᵀ/√d_h)·V over slots 0..slot of the row's own sequence (causal).");
@@ -136,28 +139,8 @@ internal sealed class DecoderEmitter
         using (w.Block($"private void {p}Attention(float* qkv, DecoderRows rows, KvCache cache, int layer, float* output)"))
         {
             w.Line("var n = rows.Count;");
-            using (w.Block("for (var r = 0; r < n; r++)"))
-            {
-                w.Line($"float* row = qkv + ((long)r * {p}QkvWidth);");
-                if (S.RotaryDims > 0)
-                {
-                    w.Line($"{p}Rotary(row, rows.Position(r));");
-                }
-
-                w.Line("var slot = rows.Slot(r);");
-                using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
-                {
-                    w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim);");
-                    w.Line($"float* keys = cache.Keys(rows.Sequence(r), layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
-                    using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
-                    {
-                        w.Line("keys[d * KvCache.KeyBlock] = k[d];");
-                    }
-
-                    w.Line($"new ReadOnlySpan<float>(k + {p}HeadDim, {p}HeadDim).CopyTo(new Span<float>(cache.Values(rows.Sequence(r), layer, g) + ((long)slot * {p}HeadDim), {p}HeadDim));");
-                }
-            }
-
+            w.Line($"var store = new {p}CacheStoreWork {{ Qkv = qkv, Rows = rows, Cache = cache, Layer = layer{(S.RotaryDims > 0 ? $", Rope = {part.RotaryTable}.Pointer" : string.Empty)} }};");
+            w.Line($"Parallelism.For(n, {p}QkvWidth, ref store); // every row's K and V are in the cache before any row attends");
             w.Line();
             w.Line($"// Work items are (chunk of up to {p}QueryTile consecutive rows, head). In prefill the rows of a");
             w.Line("// chunk belong to one sequence and are attended together, sharing each block of K and V in L1.");
@@ -167,16 +150,12 @@ internal sealed class DecoderEmitter
         }
 
         w.Line();
-        w.Line($"/// <summary>Attention work items [start, end): item = (chunk of {p}QueryTile rows, head).</summary>");
-        using (w.Block($"private struct {p}AttentionWork : IParallelWork"))
-        {
-            w.Line("public float* Qkv, Output;");
-            w.Line("public DecoderRows Rows;");
-            w.Line("public KvCache Cache;");
-            w.Line("public int Layer;");
-            w.Line();
-            w.Line(KernelEmitter.Optimized);
-            using (w.Block("public readonly void Run(int start, int end)"))
+        KernelEmitter.WorkStruct(
+            w,
+            $"{p}AttentionWork",
+            $"Attention work items [start, end): item = (chunk of {p}QueryTile rows, head).",
+            ["public float* Qkv, Output;", .. AttentionFields],
+            () =>
             {
                 w.Line($"float* scores = stackalloc float[{p}QueryTile * {p}ScoreStride];");
                 w.Line("var n = Rows.Count;");
@@ -196,8 +175,7 @@ internal sealed class DecoderEmitter
                         w.Line("r = group;");
                     }
                 }
-            }
-        }
+            });
 
         w.Line();
         w.Line("/// <summary>");
@@ -270,14 +248,52 @@ internal sealed class DecoderEmitter
         }
     }
 
+    /// <summary>
+    /// The first step of attention, split across cores by rows: RoPE on each row's query and key heads in
+    /// place, then its K (into the 16-position key blocks) and V at the row's cache slot. Rows write
+    /// disjoint slots, so their order does not matter.
+    /// </summary>
+    private void EmitCacheStore(SourceWriter w)
+    {
+        KernelEmitter.WorkStruct(
+            w,
+            $"{p}CacheStoreWork",
+            $"Rows [start, end) of {p}Attention's first step: RoPE on q and k, then K and V into the cache.",
+            [$"public float* Qkv{(S.RotaryDims > 0 ? ", Rope" : string.Empty)};", .. AttentionFields],
+            () =>
+            {
+                using (w.Block("for (var r = start; r < end; r++)"))
+                {
+                    w.Line($"float* row = Qkv + ((long)r * {p}QkvWidth);");
+                    if (S.RotaryDims > 0)
+                    {
+                        w.Line($"{p}Rotary(row, Rope, Rows.Position(r));");
+                    }
+
+                    w.Line("var slot = Rows.Slot(r);");
+                    using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
+                    {
+                        w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim);");
+                        w.Line($"float* keys = Cache.Keys(Rows.Sequence(r), Layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
+                        using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
+                        {
+                            w.Line("keys[d * KvCache.KeyBlock] = k[d];");
+                        }
+
+                        w.Line($"new ReadOnlySpan<float>(k + {p}HeadDim, {p}HeadDim).CopyTo(new Span<float>(Cache.Values(Rows.Sequence(r), Layer, g) + ((long)slot * {p}HeadDim), {p}HeadDim));");
+                    }
+                }
+            });
+    }
+
     private void EmitRotary(SourceWriter w)
     {
         var rotate = kernels.RotateHalf(S.RotaryDims);
-        w.Line($"/// <summary>RoPE at <paramref name=\"position\"/> on every query head and every K head of one fused QKV row.</summary>");
+        w.Line($"/// <summary>RoPE at <paramref name=\"position\"/> on every query head and every K head of one fused QKV row; <paramref name=\"table\"/> holds cos then sin.</summary>");
         w.Line(KernelEmitter.Optimized);
-        using (w.Block($"private void {p}Rotary(float* row, int position)"))
+        using (w.Block($"private static void {p}Rotary(float* row, float* table, int position)"))
         {
-            w.Line($"float* cos = {part.RotaryTable}.Pointer + ((long)position * ({p}RotaryDims / 2));");
+            w.Line($"float* cos = table + ((long)position * ({p}RotaryDims / 2));");
             w.Line($"float* sin = cos + ((long){p}MaxContext * ({p}RotaryDims / 2));");
             using (w.Block($"for (var h = 0; h < {p}Heads; h++)"))
             {

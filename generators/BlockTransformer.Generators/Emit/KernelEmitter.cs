@@ -65,9 +65,12 @@ internal sealed class KernelEmitter
     /// time, before the next chunk: weights are read once per row block (once per call at decode batch
     /// sizes: GEMM, not one GEMV per row), and both operands of the inner loops come from cache. Rows
     /// left over after the tiles (at most 3) run the one-row kernel, one panel at a time, so that a
-    /// batch-1 decode streams each panel sequentially.
+    /// batch-1 decode streams each panel sequentially. With <paramref name="gelu"/> the outputs are
+    /// y = GELU(b + W·x) (never accumulated): each thread applies GELU to a block of outputs as soon as a
+    /// chunk of panel pairs has finished it for a row block, in parallel and while the block is in cache,
+    /// instead of a separate pass over the whole [rows × outputs] matrix on one thread.
     /// </summary>
-    public string Linear(int outputs, int inputs)
+    public string Linear(int outputs, int inputs, bool gelu = false)
     {
         var element = bf16Weights ? "ushort" : "float";
         var panels = (outputs + PanelWidth - 1) / PanelWidth;
@@ -75,32 +78,26 @@ internal sealed class KernelEmitter
         var pairWidth = PanelWidth * PanelsPerTile;
         var chunk = Math.Max(1, PanelChunkBytes / (inputs * pairWidth * (bf16Weights ? 2 : 4)));
         var rowBlock = Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows[0])) * TileRows[0];
-        return Request($"Linear{outputs}x{inputs}", (w, name) =>
+        return Request($"Linear{outputs}x{inputs}{(gelu ? "Gelu" : string.Empty)}", (w, name) =>
         {
-            w.Line($"/// <summary>y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}; b may be null.</summary>");
-            using (w.Block($"private static void {name}(float* x, int rows, float* w, float* b, float* y, bool accumulate)"))
-            {
-                w.Line($"var work = new {name}Work {{ X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = accumulate }};");
-                w.Line($"Parallelism.For({pairs}, (long)rows * {inputs} * {pairWidth}, ref work);");
-            }
-
-            w.Line();
-            w.Line($"/// <summary>Panel pairs [start, end) of {name} for every row.</summary>");
-            using (w.Block($"private struct {name}Work : IParallelWork"))
-            {
-                w.Line("public float* X, W, B, Y;");
-                w.Line("public int Rows;");
-                w.Line("public bool Accumulate;");
-                w.Line();
-                w.Line(Optimized);
-                using (w.Block("public readonly void Run(int start, int end)"))
+            w.Line(gelu
+                ? $"/// <summary>y[r, o] = GELU(b[o] + Σ_i W[o, i]·x[r, i]) for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}; b may be null.</summary>"
+                : $"/// <summary>y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}; b may be null.</summary>");
+            ParallelKernel(
+                w,
+                name,
+                $"float* x, int rows, float* w, float* b, float* y{(gelu ? string.Empty : ", bool accumulate")}",
+                fields: ["public float* X, W, B, Y;", "public int Rows;", "public bool Accumulate;"],
+                $"X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = {(gelu ? "false" : "accumulate")}",
+                $"{pairs}, (long)rows * {inputs} * {pairWidth}",
+                "Panel pairs",
+                () =>
                 {
                     w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock};");
                     w.Line("float* x = X, w = W, b = B, y = Y;");
                     w.Line("var accumulate = Accumulate;");
-                    RowBlocks(w, outputs, inputs, element);
-                }
-            }
+                    RowBlocks(w, outputs, inputs, element, gelu ? GeluBlock() : null);
+                });
         });
     }
 
@@ -113,7 +110,7 @@ internal sealed class KernelEmitter
     private static bool PackRows(int inputs) => inputs * sizeof(float) % 2048 == 0;
 
     /// <summary>A thread's pass over its panel pairs: row blocks, chunks of pairs, then row tiles.</summary>
-    private void RowBlocks(SourceWriter w, int outputs, int inputs, string element)
+    private void RowBlocks(SourceWriter w, int outputs, int inputs, string element, string? activation)
     {
         var pack = PackRows(inputs);
         if (pack)
@@ -136,6 +133,12 @@ internal sealed class KernelEmitter
                 w.Line("var q1 = Math.Min(end, q0 + PairChunk);");
                 w.Line(pack ? "r = r0;" : "var r = r0;");
                 RowTiles(w, "rowEnd", rows => PairLoop(w, rows, outputs, inputs, element, pack && rows > 1));
+                if (activation is not null)
+                {
+                    w.Line();
+                    w.Line($"var o0 = q0 * {PanelWidth * PanelsPerTile};");
+                    w.Line($"{activation}(y + ((long)r0 * Out) + o0, rowEnd - r0, Out, Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0); // this chunk's outputs are final");
+                }
             }
         }
     }
@@ -746,7 +749,10 @@ internal sealed class KernelEmitter
         });
     }
 
-    /// <summary>LayerNorm over rows of a fixed width: (x - mean) / √(var + eps) · w + b; y may alias x.</summary>
+    /// <summary>
+    /// LayerNorm over rows of a fixed width: (x - mean) / √(var + eps) · w + b; y may alias x. Rows are
+    /// independent, so prefill's hundreds of rows are split across cores like the linear layers around it.
+    /// </summary>
     public string LayerNorm(int width)
     {
         var sum = Sum(width);
@@ -754,56 +760,107 @@ internal sealed class KernelEmitter
         return Request($"LayerNorm{width}", (w, name) =>
         {
             w.Line($"/// <summary>y = (x - mean) / √(var + eps) · weight + bias over rows of {width}; y may be x.</summary>");
-            w.Line(Optimized);
-            using (w.Block($"private static void {name}(float* x, int rows, float* weight, float* bias, float* y, float eps)"))
-            {
-                w.Line($"const int Width = {width};");
-                using (w.Block("for (var r = 0; r < rows; r++)"))
+            ParallelKernel(
+                w,
+                name,
+                "float* x, int rows, float* weight, float* bias, float* y, float eps",
+                fields: ["public float* X, Weight, Bias, Y;", "public float Eps;"],
+                "X = x, Weight = weight, Bias = bias, Y = y, Eps = eps",
+                $"rows, {width}",
+                "Rows",
+                () =>
                 {
-                    w.Line("float* xr = x + ((long)r * Width);");
-                    w.Line("float* yr = y + ((long)r * Width);");
-                    w.Line($"var mean = {sum}(xr) / Width;");
-                    w.Line($"var scale = 1f / MathF.Sqrt(({deviation}(xr, mean) / Width) + eps);");
-                    VectorLoops(w, width, (flavor, i) =>
-                        $"(({flavor.Type}.Load(xr + {i}) - {flavor.Type}.Create(mean)) * scale * {flavor.Type}.Load(weight + {i}) + {flavor.Type}.Load(bias + {i})).Store(yr + {i});",
-                        "yr[i] = ((xr[i] - mean) * scale * weight[i]) + bias[i];");
-                }
-            }
+                    w.Line($"const int Width = {width};");
+                    w.Line("float* weight = Weight, bias = Bias;");
+                    using (w.Block("for (var r = start; r < end; r++)"))
+                    {
+                        w.Line("float* xr = X + ((long)r * Width);");
+                        w.Line("float* yr = Y + ((long)r * Width);");
+                        w.Line($"var mean = {sum}(xr) / Width;");
+                        w.Line($"var scale = 1f / MathF.Sqrt(({deviation}(xr, mean) / Width) + Eps);");
+                        VectorLoops(w, width, (flavor, i) =>
+                            $"(({flavor.Type}.Load(xr + {i}) - {flavor.Type}.Create(mean)) * scale * {flavor.Type}.Load(weight + {i}) + {flavor.Type}.Load(bias + {i})).Store(yr + {i});",
+                            "yr[i] = ((xr[i] - mean) * scale * weight[i]) + bias[i];");
+                    }
+                });
         });
     }
 
-    /// <summary>Exact GELU in place over rows of a fixed width: x/2 · (1 + erf(x/√2)).</summary>
-    public string Gelu(int width) => Request($"Gelu{width}", (w, name) =>
+    /// <summary>
+    /// A kernel whose items run on several cores: the method copies its arguments into a work struct
+    /// (<paramref name="fields"/>, set by <paramref name="initializer"/>) and passes it by reference to
+    /// <c>Parallelism.For(<paramref name="forArguments"/>)</c>; <paramref name="body"/> is the struct's
+    /// <c>Run(start, end)</c> over the <paramref name="items"/> [start, end).
+    /// </summary>
+    private static void ParallelKernel(SourceWriter w, string name, string parameters, string[] fields, string initializer, string forArguments, string items, Action body)
     {
-        w.Line($"/// <summary>x ← x/2 · (1 + erf(x/√2)) over rows of {width} (exact GELU; erf by Abramowitz–Stegun 7.1.26).</summary>");
-        w.Line(Optimized);
-        using (w.Block($"private static void {name}(float* x, int rows)"))
+        using (w.Block($"private static void {name}({parameters})"))
         {
-            w.Line($"var count = (long)rows * {width};");
-            w.Line("long i = 0;");
-            foreach (var flavor in VectorFlavor.All)
+            w.Line($"var work = new {name}Work {{ {initializer} }};");
+            w.Line($"Parallelism.For({forArguments}, ref work);");
+        }
+
+        w.Line();
+        WorkStruct(w, $"{name}Work", $"{items} [start, end) of {name}.", fields, body);
+    }
+
+    /// <summary>An <c>IParallelWork</c> struct: its fields, then <paramref name="body"/> as <c>Run(start, end)</c>.</summary>
+    public static void WorkStruct(SourceWriter w, string name, string summary, string[] fields, Action body)
+    {
+        w.Line($"/// <summary>{summary}</summary>");
+        using (w.Block($"private struct {name} : IParallelWork"))
+        {
+            foreach (var field in fields)
             {
-                var v = flavor.Type;
-                using (w.Block($"if ({v}.IsHardwareAccelerated)"))
+                w.Line(field);
+            }
+
+            w.Line();
+            w.Line(Optimized);
+            using (w.Block("public readonly void Run(int start, int end)"))
+            {
+                body();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Exact GELU in place over a block of an output matrix: <c>rows</c> rows of <c>width</c> values at
+    /// <c>stride</c>. The up-projection calls it on each block of outputs it has just finished, on the thread
+    /// that computed them, while they are still in its cache.
+    /// </summary>
+    private string GeluBlock() => Request("GeluBlock", (w, name) =>
+    {
+        w.Line("/// <summary>y ← y/2 · (1 + erf(y/√2)) over rows × width values at stride (exact GELU; erf by Abramowitz–Stegun 7.1.26).</summary>");
+        w.Line(Optimized);
+        using (w.Block($"private static void {name}(float* y, int rows, int stride, int width)"))
+        {
+            using (w.Block("for (var r = 0; r < rows; r++)"))
+            {
+                w.Line("float* x = y + ((long)r * stride);");
+                w.Line("var i = 0;");
+                foreach (var flavor in VectorFlavor.All)
                 {
-                    using (w.Block($"for (; i + {flavor.Lanes} <= count; i += {flavor.Lanes})"))
+                    var v = flavor.Type;
+                    using (w.Block($"if ({v}.IsHardwareAccelerated)"))
                     {
-                        w.Line($"var value = {v}.Load(x + i);");
-                        w.Line($"var z = {v}.Abs(value * Gelu.InvSqrt2);");
-                        w.Line($"var t = {v}<float>.One / ({v}<float>.One + (z * Gelu.P));");
-                        w.Line($"var poly = (((((((((t * Gelu.A5) + {v}.Create(Gelu.A4)) * t) + {v}.Create(Gelu.A3)) * t) + {v}.Create(Gelu.A2)) * t) + {v}.Create(Gelu.A1)) * t);");
-                        w.Line($"var erf = {v}<float>.One - (poly * {Exp(flavor)}(-(z * z)));");
-                        w.Line($"erf = {v}.ConditionalSelect({v}.LessThan(value, {v}<float>.Zero), -erf, erf);");
-                        w.Line($"(value * 0.5f * ({v}<float>.One + erf)).Store(x + i);");
+                        using (w.Block($"for (; i + {flavor.Lanes} <= width; i += {flavor.Lanes})"))
+                        {
+                            w.Line($"var value = {v}.Load(x + i);");
+                            w.Line($"var z = {v}.Abs(value * Gelu.InvSqrt2);");
+                            w.Line($"var t = {v}<float>.One / ({v}<float>.One + (z * Gelu.P));");
+                            w.Line($"var poly = (((((((((t * Gelu.A5) + {v}.Create(Gelu.A4)) * t) + {v}.Create(Gelu.A3)) * t) + {v}.Create(Gelu.A2)) * t) + {v}.Create(Gelu.A1)) * t);");
+                            w.Line($"var erf = {v}<float>.One - (poly * {Exp(flavor)}(-(z * z)));");
+                            w.Line($"erf = {v}.ConditionalSelect({v}.LessThan(value, {v}<float>.Zero), -erf, erf);");
+                            w.Line($"(value * 0.5f * ({v}<float>.One + erf)).Store(x + i);");
+                        }
                     }
                 }
 
-                w.Line();
-            }
-
-            using (w.Block("for (; i < count; i++)"))
-            {
-                w.Line("x[i] = Gelu.Exact(x[i]);");
+                using (w.Block("for (; i < width; i++)"))
+                {
+                    w.Line("x[i] = Gelu.Exact(x[i]);");
+                }
             }
         }
     });
