@@ -93,7 +93,7 @@ public static class CostModel
     /// One decoder call over <paramref name="rows"/> new positions: <paramref name="pairs"/> (query, key)
     /// pairs in all, over <paramref name="positions"/> distinct cached positions (summed over sequences).
     /// </summary>
-    private static PhaseCost Decoder(ModelInfo info, DecoderShape s, int rows, long pairs, long positions, MachinePeaks peaks)
+    public static PhaseCost Decoder(ModelInfo info, DecoderShape s, int rows, long pairs, long positions, MachinePeaks peaks)
     {
         var weights = LinearParameters(s);
         var flops = (2.0 * rows * weights) + (4.0 * s.Layers * pairs * s.Heads * s.HeadDim);

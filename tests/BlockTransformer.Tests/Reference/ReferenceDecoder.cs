@@ -58,20 +58,10 @@ internal sealed class ReferenceDecoder(Func<string, float[]> tensor, string pref
         {
             for (var h = 0; h < c.Heads; h++)
             {
-                var q = Query(t, h);
                 var g = h / group;
-                var scores = Enumerable.Range(0, t + 1).Select(s => q.Zip(Key(s, g), (u, v) => u * v).Sum() / Math.Sqrt(d)).ToArray();
-                var max = scores.Max();
-                var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
-                var total = weights.Sum();
-                for (var s = 0; s <= t; s++)
-                {
-                    var v = Value(s, g);
-                    for (var i = 0; i < d; i++)
-                    {
-                        output[t][(h * d) + i] += weights[s] / total * v[i];
-                    }
-                }
+                var context = Enumerable.Range(0, t + 1);
+                var head = ReferenceMath.Attention(Query(t, h), context.Select(s => Key(s, g)).ToArray(), context.Select(s => Value(s, g)).ToArray());
+                head.CopyTo(output[t], h * d);
             }
         }
 

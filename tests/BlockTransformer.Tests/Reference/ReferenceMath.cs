@@ -33,6 +33,25 @@ internal static class ReferenceMath
         return y;
     }
 
+    /// <summary>One query head over its cached positions: softmax(q·kᵀ/√d)·V, with the max subtracted before exp.</summary>
+    public static double[] Attention(double[] q, IReadOnlyList<double[]> keys, IReadOnlyList<double[]> values)
+    {
+        var scores = keys.Select(k => q.Zip(k, (u, v) => u * v).Sum() / Math.Sqrt(q.Length)).ToArray();
+        var max = scores.Max();
+        var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
+        var total = weights.Sum();
+        var output = new double[values[0].Length];
+        for (var s = 0; s < values.Count; s++)
+        {
+            for (var i = 0; i < output.Length; i++)
+            {
+                output[i] += weights[s] / total * values[s][i];
+            }
+        }
+
+        return output;
+    }
+
     public static double[] Row(float[] table, int row, int width) =>
         Enumerable.Range(0, width).Select(i => (double)table[(row * width) + i]).ToArray();
 
