@@ -18,14 +18,16 @@ public sealed record LinearCase(string Model, string Layer, int Outputs, int Inp
 /// <summary>
 /// The matrix kernel family at every linear shape of each model (the QKV, attention-output, MLP up with
 /// its fused GELU and MLP down projections of each decoder stack, the expansion layer and the LM head),
-/// for 1 row (decode at batch 1: bandwidth-bound) and 64 rows (GEMM-shaped batch), against the tests'
-/// plain double-precision Linear (and GELU) as the baseline.
+/// for 1 row (decode at batch 1: bandwidth-bound), 64 rows (GEMM-shaped batch) and, for the decoder
+/// layers, 2048 rows (a prompt's prefill), against the tests' plain double-precision Linear (and GELU)
+/// as the baseline. A shape both decoder stacks share runs once, under the block decoder's name.
 /// </summary>
 [Config(typeof(WorkloadConfig))]
 [MemoryDiagnoser]
 public unsafe class LinearBenchmarks
 {
-    private static readonly int[] RowCounts = [1, 64];
+    private static readonly int[] DecodeRows = [1, 64];
+    private static readonly int[] DecodeAndPrefillRows = [1, 64, 2048];
 
     private LinearKernel? linear;
     private GeluLinearKernel? geluLinear;
@@ -39,9 +41,9 @@ public unsafe class LinearBenchmarks
 
     public static IEnumerable<LinearCase> Cases() =>
         from info in BenchmarkModels.Selected()
-        from layer in Layers(info).DistinctBy(l => l.Kernel)
-        from rows in RowCounts
-        select layer with { Rows = rows };
+        from layer in Layers(info).DistinctBy(l => l.Case.Kernel)
+        from rows in layer.Prefill ? DecodeAndPrefillRows : DecodeRows
+        select layer.Case with { Rows = rows };
 
     [GlobalSetup]
     public void Setup()
@@ -88,23 +90,27 @@ public unsafe class LinearBenchmarks
         return Case.Gelu ? output.Select(ReferenceMath.Gelu).ToArray() : output;
     }).ToArray();
 
-    /// <summary>Each linear layer as the generated decoders call it (dense and down add into the residual).</summary>
-    private static IEnumerable<LinearCase> Layers(ModelInfo info)
+    /// <summary>
+    /// Each linear layer as the generated decoders call it (dense and down add into the residual), and
+    /// whether a 2048-token prefill runs it over 2048 rows (the LM head and the expansion see one row per
+    /// sequence).
+    /// </summary>
+    private static IEnumerable<(LinearCase Case, bool Prefill)> Layers(ModelInfo info)
     {
         foreach (var (part, s) in BenchmarkModels.Decoders(info))
         {
             var qkvWidth = (s.Heads + (2 * s.KvHeads)) * s.HeadDim;
-            yield return new(info.Name, $"{part}.qkv", qkvWidth, s.Hidden, Gelu: false, Accumulate: false, Bias: true, Rows: 0);
-            yield return new(info.Name, $"{part}.dense", s.Hidden, s.Heads * s.HeadDim, Gelu: false, Accumulate: true, Bias: true, Rows: 0);
-            yield return new(info.Name, $"{part}.up", s.Intermediate, s.Hidden, Gelu: true, Accumulate: false, Bias: true, Rows: 0);
-            yield return new(info.Name, $"{part}.down", s.Hidden, s.Intermediate, Gelu: false, Accumulate: true, Bias: true, Rows: 0);
+            yield return (new(info.Name, $"{part}.qkv", qkvWidth, s.Hidden, Gelu: false, Accumulate: false, Bias: true, Rows: 0), true);
+            yield return (new(info.Name, $"{part}.dense", s.Hidden, s.Heads * s.HeadDim, Gelu: false, Accumulate: true, Bias: true, Rows: 0), true);
+            yield return (new(info.Name, $"{part}.up", s.Intermediate, s.Hidden, Gelu: true, Accumulate: false, Bias: true, Rows: 0), true);
+            yield return (new(info.Name, $"{part}.down", s.Hidden, s.Intermediate, Gelu: false, Accumulate: true, Bias: true, Rows: 0), true);
         }
 
         if (info.Kind == ModelKind.Block)
         {
-            yield return new(info.Name, "expansion", info.PrefixLength * info.Decoder.Hidden, info.BlockDecoder!.Hidden, Gelu: false, Accumulate: false, Bias: true, Rows: 0);
+            yield return (new(info.Name, "expansion", info.PrefixLength * info.Decoder.Hidden, info.BlockDecoder!.Hidden, Gelu: false, Accumulate: false, Bias: true, Rows: 0), false);
         }
 
-        yield return new(info.Name, "lm_head", info.VocabSize, info.Decoder.Hidden, Gelu: false, Accumulate: false, Bias: false, Rows: 0);
+        yield return (new(info.Name, "lm_head", info.VocabSize, info.Decoder.Hidden, Gelu: false, Accumulate: false, Bias: false, Rows: 0), false);
     }
 }
