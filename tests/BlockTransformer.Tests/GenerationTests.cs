@@ -160,7 +160,7 @@ public class GenerationTests
         Assert.Equal(reference.Ids, results[0].GeneratedIds);
     }
 
-    /// <summary>A decode step (decoder call for a batch, then the LM head) allocates nothing on the GC heap.</summary>
+    /// <summary>A decode step (decoder call for a batch, then the LM head, plain or greedy) allocates nothing on the GC heap.</summary>
     [Fact]
     public void DecodeStepAllocatesNothing()
     {
@@ -176,10 +176,12 @@ public class GenerationTests
 
         var hidden = new float[batch * 256];
         var logits = new float[batch * 50304];
+        var tokens = new int[batch];
         void Step()
         {
             model.TokenDecoder(hidden, rows, cache, scratch);
             model.LmHead(hidden, batch, logits);
+            model.LmHeadArgMax(hidden, batch, tokens);
         }
 
         Step(); // scratch buffers and worker threads are created once

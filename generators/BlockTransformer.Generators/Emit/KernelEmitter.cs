@@ -72,12 +72,7 @@ internal sealed class KernelEmitter
     /// </summary>
     public string Linear(int outputs, int inputs, bool gelu = false)
     {
-        var element = bf16Weights ? "ushort" : "float";
-        var panels = (outputs + PanelWidth - 1) / PanelWidth;
-        var pairs = (panels + PanelsPerTile - 1) / PanelsPerTile;
-        var pairWidth = PanelWidth * PanelsPerTile;
-        var chunk = Math.Max(1, PanelChunkBytes / (inputs * pairWidth * (bf16Weights ? 2 : 4)));
-        var rowBlock = Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows[0])) * TileRows[0];
+        var (element, panels, pairs, pairWidth, chunk, rowBlock) = Layout(outputs, inputs);
         return Request($"Linear{outputs}x{inputs}{(gelu ? "Gelu" : string.Empty)}", (w, name) =>
         {
             w.Line(gelu
@@ -102,6 +97,56 @@ internal sealed class KernelEmitter
     }
 
     /// <summary>
+    /// Greedy decoding's LM head: tokens[r] = argmax_o Σ_i W[o, i]·x[r, i] (lowest o on ties) in the same
+    /// pass as <see cref="Linear"/>, but without the [rows × outputs] logits: each thread writes a (row
+    /// tile × chunk of panel pairs) block of outputs into its own scratch, which stays in its cache, and
+    /// folds it into each row's best (<c>GreedyArgMax.Fold</c>) before the next tile overwrites it. At
+    /// batch 2048 that saves writing and re-reading 400 MB of logits per step.
+    /// </summary>
+    public string LinearArgMax(int outputs, int inputs)
+    {
+        var (element, panels, pairs, pairWidth, chunk, rowBlock) = Layout(outputs, inputs);
+        return Request($"Linear{outputs}x{inputs}ArgMax", (w, name) =>
+        {
+            w.Line($"/// <summary>tokens[r] = argmax_o Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}, the lowest o on ties; no logits are stored.</summary>");
+            using (w.Block($"private static void {name}(float* x, int rows, float* w, int* tokens)"))
+            {
+                w.Line("long* best = GreedyArgMax.Begin(rows);");
+                w.Line($"var work = new {name}Work {{ X = x, Rows = rows, W = w, Best = best }};");
+                w.Line($"Parallelism.For({pairs}, (long)rows * {inputs} * {pairWidth}, ref work);");
+                w.Line("GreedyArgMax.End(best, rows, tokens);");
+            }
+
+            w.Line();
+            WorkStruct(w, $"{name}Work", $"Panel pairs [start, end) of {name}.", ["public float* X, W;", "public long* Best;", "public int Rows;"], () =>
+            {
+                w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock}, BlockWidth = PairChunk * {pairWidth};");
+                w.Line("float* x = X, w = W, b = null;");
+                w.Line("const bool accumulate = false;");
+                RowBlocks(w, outputs, inputs, element, activation: null, argMax: true);
+            });
+        });
+    }
+
+    /// <summary>
+    /// How a linear kernel walks W [outputs, inputs]: weight element type, 16-output panels, pairs of
+    /// them (one multi-row tile each), the pairs per chunk (about <see cref="PanelChunkBytes"/>) and the
+    /// rows per row block (about <see cref="RowBlockBytes"/>, whole tallest tiles).
+    /// </summary>
+    private (string Element, int Panels, int Pairs, int PairWidth, int Chunk, int RowBlock) Layout(int outputs, int inputs)
+    {
+        var panels = (outputs + PanelWidth - 1) / PanelWidth;
+        var pairWidth = PanelWidth * PanelsPerTile;
+        return (
+            bf16Weights ? "ushort" : "float",
+            panels,
+            (panels + PanelsPerTile - 1) / PanelsPerTile,
+            pairWidth,
+            Math.Max(1, PanelChunkBytes / (inputs * pairWidth * (bf16Weights ? 2 : 4))),
+            Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows[0])) * TileRows[0]);
+    }
+
+    /// <summary>
     /// Whether the multi-row tiles read packed copies of their rows: when a row is a multiple of 2 KiB
     /// long, a 12-row tile puts six or more of its input lines in one set of the 8-way L1 and they evict
     /// each other (measured on a 1200 × 768 × 3072 product, one core: 62 GFLOP/s in place, 92 with
@@ -109,13 +154,28 @@ internal sealed class KernelEmitter
     /// </summary>
     private static bool PackRows(int inputs) => inputs * sizeof(float) % 2048 == 0;
 
-    /// <summary>A thread's pass over its panel pairs: row blocks, chunks of pairs, then row tiles.</summary>
-    private void RowBlocks(SourceWriter w, int outputs, int inputs, string element, string? activation)
+    /// <summary>
+    /// A thread's pass over its panel pairs: row blocks, chunks of pairs, then row tiles. With
+    /// <paramref name="argMax"/> a row tile writes its chunk of outputs into a per-thread block of at
+    /// most [12 × BlockWidth] (in L1 or L2), folded into Best right after, instead of into y.
+    /// </summary>
+    private void RowBlocks(SourceWriter w, int outputs, int inputs, string element, string? activation, bool argMax = false)
     {
         var pack = PackRows(inputs);
+        var scratch = (pack ? "(long)RowBlock * In" : string.Empty) + (pack && argMax ? " + " : string.Empty) + (argMax ? $"{TileRows[0]} * BlockWidth" : string.Empty);
+        if (scratch.Length > 0)
+        {
+            w.Line($"var scratch = ThreadScratch.Get({scratch});");
+        }
+
         if (pack)
         {
-            w.Line("var packed = ThreadScratch.Get((long)RowBlock * In);");
+            w.Line("var packed = scratch;");
+        }
+
+        if (argMax)
+        {
+            w.Line(pack ? "var block = scratch + ((long)RowBlock * In);" : "var block = scratch;");
         }
 
         using (w.Block("for (var r0 = 0; r0 < Rows; r0 += RowBlock)"))
@@ -131,23 +191,43 @@ internal sealed class KernelEmitter
             using (w.Block("for (var q0 = start; q0 < end; q0 += PairChunk)"))
             {
                 w.Line("var q1 = Math.Min(end, q0 + PairChunk);");
+                if (activation is not null || argMax)
+                {
+                    w.Line($"var o0 = q0 * {PanelWidth * PanelsPerTile};");
+                }
+
+                if (argMax)
+                {
+                    w.Line($"var width = Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0;");
+                }
+
                 w.Line(pack ? "r = r0;" : "var r = r0;");
-                RowTiles(w, "rowEnd", rows => PairLoop(w, rows, outputs, inputs, element, pack && rows > 1));
+                var output = argMax ? new TileOutput("block - o0", "BlockWidth") : new TileOutput("y + ((long)r * Out)", "Out");
+                RowTiles(w, "rowEnd", rows =>
+                {
+                    PairLoop(w, rows, outputs, inputs, element, pack && rows > 1, output);
+                    if (argMax)
+                    {
+                        w.Line($"GreedyArgMax.Fold(block, {rows}, BlockWidth, width, o0, Best + r); // before the next row tile reuses the block");
+                    }
+                });
                 if (activation is not null)
                 {
                     w.Line();
-                    w.Line($"var o0 = q0 * {PanelWidth * PanelsPerTile};");
                     w.Line($"{activation}(y + ((long)r0 * Out) + o0, rowEnd - r0, Out, Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0); // this chunk's outputs are final");
                 }
             }
         }
     }
 
+    /// <summary>Where a row tile's outputs go: row r starts at <see cref="Row"/> (then + o for its panel pair), rows <see cref="Stride"/> apart.</summary>
+    private sealed record TileOutput(string Row, string Stride);
+
     /// <summary>
     /// The loop over a chunk's panel pairs for one row tile. A pair is two panels, except the last when
     /// the panel count is odd; the one-row kernel takes the two panels of a pair one after the other.
     /// </summary>
-    private void PairLoop(SourceWriter w, int rows, int outputs, int inputs, string element, bool packed)
+    private void PairLoop(SourceWriter w, int rows, int outputs, int inputs, string element, bool packed, TileOutput output)
     {
         var second = $" + {PanelWidth}";
         var evenPanels = (outputs + PanelWidth - 1) / PanelWidth % PanelsPerTile == 0;
@@ -155,7 +235,7 @@ internal sealed class KernelEmitter
         {
             var offset = at.Length == 0 ? "(long)o" : $"(long)(o{at})";
             var input = packed ? "packed + ((long)(r - r0) * In)" : "x + ((long)r * In)";
-            return $"{Panel(rows, tilePanels, inputs, bf16Weights, packed ? rows : 0)}({input}, ({element}*)w + ({offset} * In), b == null ? null : b + o{at}, y + ((long)r * Out) + o{at}, Out, {Count(outputs, tilePanels == 1 ? at : second)}, accumulate);";
+            return $"{Panel(rows, tilePanels, inputs, bf16Weights, packed ? rows : 0)}({input}, ({element}*)w + ({offset} * In), b == null ? null : b + o{at}, {output.Row} + o{at}, {output.Stride}, {Count(outputs, tilePanels == 1 ? at : second)}, accumulate);";
         }
 
         using (w.Block("for (var q = q0; q < q1; q++)"))

@@ -235,5 +235,22 @@ internal static class ModelEmitter
                 w.Line($"{lmHead}(h, rows, {WeightTable.EmbedOut(spec)}.Pointer, null, y, accumulate: false);");
             }
         }
+
+        w.Line();
+        w.Line("/// <summary>Greedy LM head: tokens[r] = argmax_v (embed_out · h[r])[v], the lowest v on ties, without writing logits.</summary>");
+        using (w.Block("public void LmHeadArgMax(ReadOnlySpan<float> hidden, int rows, Span<int> tokens)"))
+        {
+            w.Line($"Lookup.CheckRows(hidden.Length, rows, {d}Hidden, nameof(hidden));");
+            using (w.Block("if (tokens.Length != rows)"))
+            {
+                w.Line("throw new ArgumentException($\"tokens holds {tokens.Length} ids, but there are {rows} rows.\", nameof(tokens));");
+            }
+
+            using (w.Block("fixed (float* h = hidden)"))
+            using (w.Block("fixed (int* t = tokens)"))
+            {
+                w.Line($"{kernels.LinearArgMax(spec.VocabSize, spec.Decoder.Hidden)}(h, rows, {WeightTable.EmbedOut(spec)}.Pointer, t);");
+            }
+        }
     }
 }

@@ -49,7 +49,10 @@ internal abstract class Backend : IDisposable
 
     public abstract ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed);
 
-    /// <param name="copyLogits">The callback needs logits (for --top-logits); on a GPU that costs a download per token.</param>
+    /// <param name="copyLogits">
+    /// The callback needs logits (for --top-logits); on a GPU that costs a download per token, and on the
+    /// CPU without it greedy decoding picks tokens inside the LM head and never writes logits.
+    /// </param>
     public abstract TextGenerator Generator(ILanguageModel model, bool copyLogits);
 
     /// <summary>Refuses sampling options this backend cannot run, before any weights are loaded.</summary>
@@ -76,7 +79,12 @@ internal sealed class CpuBackend : Backend
     public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed) =>
         weightsPath is null ? descriptor.CreateRandom(seed, descriptor.DefaultDType) : descriptor.Load(weightsPath);
 
-    public override TextGenerator Generator(ILanguageModel model, bool copyLogits) => TextGenerator.For(model);
+    public override TextGenerator Generator(ILanguageModel model, bool copyLogits)
+    {
+        var generator = TextGenerator.For(model);
+        generator.LogitsInCallback = copyLogits;
+        return generator;
+    }
 }
 
 #if BT_GPU

@@ -59,5 +59,9 @@ public sealed record GenerationOptions
 /// <summary>One prompt's outcome. Generated ids end with EOS when the sequence stopped on it.</summary>
 public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> GeneratedIds, bool StoppedAtEos);
 
-/// <summary>Called for every token as soon as it is chosen, with the raw logits it was sampled from.</summary>
+/// <summary>
+/// Called for every token as soon as it is chosen, with the raw logits it was sampled from; empty when
+/// the generator does not hand them over (<see cref="TextGenerator.LogitsInCallback"/> off, or a GPU
+/// generator that does not copy them back).
+/// </summary>
 public delegate void TokenCallback(int sequence, int token, ReadOnlySpan<float> logits);

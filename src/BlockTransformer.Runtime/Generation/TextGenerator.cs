@@ -7,10 +7,18 @@ namespace BlockTransformer.Runtime;
 public abstract class TextGenerator
 {
     private float[] logits = [];
+    private int[] tokens = [];
 
     protected TextGenerator(ILanguageModel model) => Model = model;
 
     public ILanguageModel Model { get; }
+
+    /// <summary>
+    /// Whether the token callback gets each token's logits (on by default). Off, greedy decoding picks
+    /// tokens inside the LM head (<see cref="ILanguageModel.LmHeadArgMax"/>) without writing rows × vocab
+    /// logits, and the callback gets empty logits: what a throughput run wants.
+    /// </summary>
+    public bool LogitsInCallback { get; set; } = true;
 
     /// <summary>Prefill and decode wall time of the last <see cref="Generate"/> call.</summary>
     public GenerationTimings LastTimings { get; private set; } = new(TimeSpan.Zero, TimeSpan.Zero);
@@ -67,6 +75,18 @@ public abstract class TextGenerator
     /// <summary>LM head on each sequence's final hidden row, then sample; EOS stops the sequence.</summary>
     protected void Sample(GenerationState state, List<int> sequences, Span<float> finalHidden)
     {
+        if (state.Options.Sampling.Greedy && !LogitsInCallback)
+        {
+            var chosen = Rent(ref tokens, sequences.Count);
+            Model.LmHeadArgMax(finalHidden, sequences.Count, chosen);
+            for (var a = 0; a < sequences.Count; a++)
+            {
+                state.Record(sequences[a], chosen[a], ReadOnlySpan<float>.Empty, Model.Info.EosId);
+            }
+
+            return;
+        }
+
         var vocab = Model.Info.VocabSize;
         var scores = Rent(ref logits, sequences.Count * vocab);
         Model.LmHead(finalHidden, sequences.Count, scores);

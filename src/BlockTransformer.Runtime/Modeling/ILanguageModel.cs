@@ -7,6 +7,22 @@ public interface ILanguageModel : IDisposable
 
     /// <summary>logits[r] = embed_out · hidden[r] for <paramref name="rows"/> final-normed rows.</summary>
     void LmHead(ReadOnlySpan<float> hidden, int rows, Span<float> logits);
+
+    /// <summary>
+    /// Greedy decoding's LM head: tokens[r] = argmax of logits[r] (the lowest id on ties, as
+    /// <see cref="Sampler.ArgMax"/>), without handing the logits over. Generated CPU models never write
+    /// them to memory (<see cref="GreedyArgMax"/>); this default computes and scans them.
+    /// </summary>
+    void LmHeadArgMax(ReadOnlySpan<float> hidden, int rows, Span<int> tokens)
+    {
+        var vocab = Info.VocabSize;
+        var logits = new float[rows * vocab];
+        LmHead(hidden, rows, logits);
+        for (var r = 0; r < rows; r++)
+        {
+            tokens[r] = Sampler.ArgMax(logits.AsSpan(r * vocab, vocab));
+        }
+    }
 }
 
 /// <summary>

@@ -1,0 +1,117 @@
+using System.Runtime.Intrinsics;
+
+namespace BlockTransformer.Runtime;
+
+/// <summary>
+/// Greedy decoding without logits: the generated LM head folds each block of outputs a thread has just
+/// computed (still in its cache) into each row's best (logit, id), instead of writing rows × vocab logits
+/// to memory for a sampler to read back. A row's best is one 64-bit key, so threads merge their blocks
+/// with a compare-and-swap: high half the logit's bits made order-preserving, low half ~id, so the
+/// larger key is the larger logit and, between equal logits, the lower id (the <see cref="Sampler.ArgMax"/> rule).
+/// NaN logits are skipped; a row of NaNs yields id 0.
+/// </summary>
+public static unsafe class GreedyArgMax
+{
+    private const long None = long.MinValue;
+
+    [ThreadStatic]
+    private static AlignedBuffer? keys;
+
+    /// <summary>The calling thread's key per row, reset to "none"; pass it to the kernel, then to <see cref="End"/>.</summary>
+    public static long* Begin(int rows)
+    {
+        if (keys is null || keys.Length < 2L * rows)
+        {
+            keys?.Dispose();
+            keys = new AlignedBuffer(2L * Math.Max(rows, 64));
+        }
+
+        var best = (long*)keys.Pointer;
+        new Span<long>(best, rows).Fill(None);
+        return best;
+    }
+
+    /// <summary>
+    /// Folds a block of <paramref name="rows"/> rows × <paramref name="width"/> outputs at
+    /// <paramref name="stride"/>, whose first column is id <paramref name="firstId"/>, into <paramref name="best"/>.
+    /// </summary>
+    public static void Fold(float* block, int rows, int stride, int width, int firstId, long* best)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            float* row = block + ((long)r * stride);
+            var i = ArgMax(row, width);
+            if (i >= 0)
+            {
+                Merge(best + r, Key(row[i], firstId + i));
+            }
+        }
+    }
+
+    /// <summary>Each row's id from its key.</summary>
+    public static void End(long* best, int rows, int* tokens)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            tokens[r] = best[r] == None ? 0 : ~(int)(uint)best[r];
+        }
+    }
+
+    /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum), or -1 if all are NaN.</summary>
+    private static int ArgMax(float* row, int width)
+    {
+        var max = float.NegativeInfinity;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated && width >= Vector256<float>.Count)
+        {
+            var lanes = Vector256.Create(float.NegativeInfinity);
+            for (; i <= width - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var values = Vector256.Load(row + i);
+                lanes = Vector256.Max(lanes, Vector256.ConditionalSelect(Vector256.Equals(values, values), values, lanes));
+            }
+
+            for (var lane = 0; lane < Vector256<float>.Count; lane++)
+            {
+                max = Math.Max(max, lanes[lane]);
+            }
+        }
+
+        for (; i < width; i++)
+        {
+            max = row[i] > max ? row[i] : max;
+        }
+
+        for (i = 0; i < width; i++)
+        {
+            if (row[i] == max)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static long Key(float logit, int id)
+    {
+        var bits = BitConverter.SingleToInt32Bits(logit);
+        var ordered = bits ^ ((bits >> 31) & int.MaxValue); // negative floats: larger magnitude → smaller int
+        return ((long)ordered << 32) | (uint)~id;
+    }
+
+    private static void Merge(long* target, long key)
+    {
+        var current = Volatile.Read(ref *target);
+        while (key > current)
+        {
+            var seen = Interlocked.CompareExchange(ref *target, key, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+}
