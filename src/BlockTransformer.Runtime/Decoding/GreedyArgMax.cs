@@ -57,7 +57,7 @@ public static unsafe class GreedyArgMax
         }
     }
 
-    /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum), or -1 if all are NaN.</summary>
+    /// <summary>The first position of the largest non-NaN value (vector passes for the maximum, then its position), or -1 if all are NaN.</summary>
     private static int ArgMax(float* row, int width)
     {
         var max = float.NegativeInfinity;
@@ -82,7 +82,21 @@ public static unsafe class GreedyArgMax
             max = row[i] > max ? row[i] : max;
         }
 
-        for (i = 0; i < width; i++)
+        i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var target = Vector256.Create(max);
+            for (; i <= width - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var hits = Vector256.Equals(Vector256.Load(row + i), target).ExtractMostSignificantBits();
+                if (hits != 0)
+                {
+                    return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
+                }
+            }
+        }
+
+        for (; i < width; i++)
         {
             if (row[i] == max)
             {
