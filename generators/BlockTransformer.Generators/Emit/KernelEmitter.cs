@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using BlockTransformer.Generators.Helpers;
 
 namespace BlockTransformer.Generators.Emit;
@@ -109,22 +110,23 @@ internal sealed class KernelEmitter
         return Request($"Linear{outputs}x{inputs}ArgMax", (w, name) =>
         {
             w.Line($"/// <summary>tokens[r] = argmax_o Σ_i W[o, i]·x[r, i] for W [{outputs}, {inputs}] packed in {panels} panels of {PanelWidth}, the lowest o on ties; no logits are stored.</summary>");
-            using (w.Block($"private static void {name}(float* x, int rows, float* w, int* tokens)"))
-            {
-                w.Line("long* best = GreedyArgMax.Begin(rows);");
-                w.Line($"var work = new {name}Work {{ X = x, Rows = rows, W = w, Best = best }};");
-                w.Line($"Parallelism.For({pairs}, (long)rows * {inputs} * {pairWidth}, ref work);");
-                w.Line("GreedyArgMax.End(best, rows, tokens);");
-            }
-
-            w.Line();
-            WorkStruct(w, $"{name}Work", $"Panel pairs [start, end) of {name}.", ["public float* X, W;", "public long* Best;", "public int Rows;"], () =>
-            {
-                w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock}, BlockWidth = PairChunk * {pairWidth};");
-                w.Line("float* x = X, w = W, b = null;");
-                w.Line("const bool accumulate = false;");
-                RowBlocks(w, outputs, inputs, element, activation: null, argMax: true);
-            });
+            ParallelKernel(
+                w,
+                name,
+                "float* x, int rows, float* w, int* tokens",
+                fields: ["public float* X, W;", "public long* Best;", "public int Rows;"],
+                "X = x, Rows = rows, W = w, Best = best",
+                $"{pairs}, (long)rows * {inputs} * {pairWidth}",
+                "Panel pairs",
+                () =>
+                {
+                    w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock}, BlockWidth = PairChunk * {pairWidth};");
+                    w.Line("float* x = X, w = W, b = null;");
+                    w.Line("const bool accumulate = false;");
+                    RowBlocks(w, outputs, inputs, element, activation: null, argMax: true);
+                },
+                before: "long* best = GreedyArgMax.Begin(rows);",
+                after: "GreedyArgMax.End(best, rows, tokens);");
         });
     }
 
@@ -162,7 +164,7 @@ internal sealed class KernelEmitter
     private void RowBlocks(SourceWriter w, int outputs, int inputs, string element, string? activation, bool argMax = false)
     {
         var pack = PackRows(inputs);
-        var scratch = (pack ? "(long)RowBlock * In" : string.Empty) + (pack && argMax ? " + " : string.Empty) + (argMax ? $"{TileRows[0]} * BlockWidth" : string.Empty);
+        var scratch = string.Join(" + ", new[] { pack ? "(long)RowBlock * In" : null, argMax ? $"{TileRows[0]} * BlockWidth" : null }.Where(part => part is not null));
         if (scratch.Length > 0)
         {
             w.Line($"var scratch = ThreadScratch.Get({scratch});");
@@ -870,14 +872,24 @@ internal sealed class KernelEmitter
     /// A kernel whose items run on several cores: the method copies its arguments into a work struct
     /// (<paramref name="fields"/>, set by <paramref name="initializer"/>) and passes it by reference to
     /// <c>Parallelism.For(<paramref name="forArguments"/>)</c>; <paramref name="body"/> is the struct's
-    /// <c>Run(start, end)</c> over the <paramref name="items"/> [start, end).
+    /// <c>Run(start, end)</c> over the <paramref name="items"/> [start, end). <paramref name="before"/> and
+    /// <paramref name="after"/> are statements of the method around the parallel part.
     /// </summary>
-    private static void ParallelKernel(SourceWriter w, string name, string parameters, string[] fields, string initializer, string forArguments, string items, Action body)
+    private static void ParallelKernel(SourceWriter w, string name, string parameters, string[] fields, string initializer, string forArguments, string items, Action body, string? before = null, string? after = null)
     {
         using (w.Block($"private static void {name}({parameters})"))
         {
+            if (before is not null)
+            {
+                w.Line(before);
+            }
+
             w.Line($"var work = new {name}Work {{ {initializer} }};");
             w.Line($"Parallelism.For({forArguments}, ref work);");
+            if (after is not null)
+            {
+                w.Line(after);
+            }
         }
 
         w.Line();

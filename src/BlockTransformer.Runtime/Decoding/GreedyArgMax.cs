@@ -57,7 +57,7 @@ public static unsafe class GreedyArgMax
         }
     }
 
-    /// <summary>The first position of the largest non-NaN value (vector passes for the maximum, then its position), or -1 if all are NaN.</summary>
+    /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum, then <see cref="Sampler.IndexOf"/>), or -1 if all are NaN.</summary>
     private static int ArgMax(float* row, int width)
     {
         var max = float.NegativeInfinity;
@@ -82,29 +82,7 @@ public static unsafe class GreedyArgMax
             max = row[i] > max ? row[i] : max;
         }
 
-        i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var target = Vector256.Create(max);
-            for (; i <= width - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var hits = Vector256.Equals(Vector256.Load(row + i), target).ExtractMostSignificantBits();
-                if (hits != 0)
-                {
-                    return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
-                }
-            }
-        }
-
-        for (; i < width; i++)
-        {
-            if (row[i] == max)
-            {
-                return i;
-            }
-        }
-
-        return -1;
+        return Sampler.IndexOf(new ReadOnlySpan<float>(row, width), max); // -1: every value is NaN
     }
 
     private static long Key(float logit, int id)

@@ -52,26 +52,38 @@ public sealed class Sampler
             value = Math.Max(value, best[lane]);
         }
 
-        var target = Vector256.Create(value);
-        for (i = 0; i <= logits.Length - lanes; i += lanes)
+        // NaN logits: no lane compares equal to the maximum; keep the scalar rule.
+        var at = IndexOf(logits, value);
+        return at >= 0 ? at : ScalarArgMax(logits);
+    }
+
+    /// <summary>The first position of <paramref name="value"/> in <paramref name="values"/> (a vector compare), or -1.</summary>
+    internal static int IndexOf(ReadOnlySpan<float> values, float value)
+    {
+        var lanes = Vector256<float>.Count;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
         {
-            var hits = Vector256.Equals(Vector256.Create(logits.Slice(i, lanes)), target).ExtractMostSignificantBits();
-            if (hits != 0)
+            var target = Vector256.Create(value);
+            for (; i <= values.Length - lanes; i += lanes)
             {
-                return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
+                var hits = Vector256.Equals(Vector256.Create(values.Slice(i, lanes)), target).ExtractMostSignificantBits();
+                if (hits != 0)
+                {
+                    return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
+                }
             }
         }
 
-        for (; i < logits.Length; i++)
+        for (; i < values.Length; i++)
         {
-            if (logits[i] == value)
+            if (values[i] == value)
             {
                 return i;
             }
         }
 
-        // NaN logits: no lane compares equal to the maximum; keep the scalar rule.
-        return ScalarArgMax(logits);
+        return -1;
     }
 
     private static int ScalarArgMax(ReadOnlySpan<float> logits)
