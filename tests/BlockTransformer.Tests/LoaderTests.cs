@@ -127,4 +127,16 @@ public class LoaderTests
             TextGenerator.For(plain).Generate([[4, 5]], options)[0].GeneratedIds,
             TextGenerator.For(withExtra).Generate([[4, 5]], options)[0].GeneratedIds);
     }
+
+    [Fact]
+    public void RandomWeightsFilledInParallelEqualEachTensorsOwnStream()
+    {
+        var block = TestModels.Find("tiny_block");
+        var weights = block.RandomWeightSet(5, TensorDType.BF16);
+        foreach (var spec in block.Tensors)
+        {
+            using var buffer = weights.Take(spec.Name);
+            Assert.Equal(RandomWeights.Values(spec, 5, TensorDType.BF16), buffer.Span.ToArray());
+        }
+    }
 }
