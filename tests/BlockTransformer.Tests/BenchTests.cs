@@ -12,6 +12,9 @@ public class BenchTests
         var (code, output, error) = CliTests.Bt("bench", "--pair", "block_main_b4_5:vanilla_31", "--prompt-len", "8", "--gen-len", "8",
             "--batch", "1,2", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
         Assert.True(code == 0, error);
+        // Progress (stderr is not a terminal here): one line per generate call, numbered against the total
+        // counted up front: 2 models × (warm-up + memory at batch 1 and 2 + 2 batches × 1 repeat).
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => $"run {i}/10"), error.Split('\n').Where(l => l.StartsWith("run ", StringComparison.Ordinal)).Select(l => l[..l.IndexOf(':')]));
         using var json = JsonDocument.Parse(output);
         var items = json.RootElement.EnumerateArray().ToList();
         var results = items.Where(i => i.TryGetProperty("model", out _)).ToList();

@@ -47,18 +47,26 @@ internal static class BenchCommand
             throw new CliException("name what to measure: --model NAME, --pair A:B or --sweep A,B,C.");
         }
 
-        var runner = new BenchRunner(backend, models, repeats, seed, peaks, new Progress());
+        var progress = BenchProgress.ForConsole(settings.Count * BenchRunner.RunsPerSetting(models.Count, repeats, budget is null ? (batches ?? [1]).Length : 1));
+        var runner = new BenchRunner(backend, models, repeats, seed, peaks, progress);
         var results = new List<BenchResult>();
         var pairs = new List<PairRatio>();
-        foreach (var setting in settings)
+        try
         {
-            var points = runner.Measure(setting, batches ?? [1], budget);
-            results.AddRange(points);
-            if (arguments.Has("--pair") && models.Count == 2)
+            foreach (var setting in settings)
             {
-                var best = models.Select(m => points.Where(p => p.Model == m.Info.Name).Max(p => p.TokensPerSecond)).ToArray();
-                pairs.Add(new PairRatio(models[0].Info.Name, models[1].Info.Name, setting, best[0] / best[1]));
+                var points = runner.Measure(setting, batches ?? [1], budget);
+                results.AddRange(points);
+                if (arguments.Has("--pair") && models.Count == 2)
+                {
+                    var best = models.Select(m => points.Where(p => p.Model == m.Info.Name).Max(p => p.TokensPerSecond)).ToArray();
+                    pairs.Add(new PairRatio(models[0].Info.Name, models[1].Info.Name, setting, best[0] / best[1]));
+                }
             }
+        }
+        finally
+        {
+            progress.Done();
         }
 
         BenchOutput.Write(format, results, pairs, peaks);
@@ -120,35 +128,15 @@ internal static class BenchCommand
         .ToArray();
 }
 
-/// <summary>Status lines on stderr: rewritten in place on a terminal, one per step otherwise.</summary>
-internal sealed class Progress
-{
-    private readonly bool terminal = !Console.IsErrorRedirected;
-
-    public void Report(string status)
-    {
-        if (terminal)
-        {
-            Console.Error.Write($"\r\u001b[K{status}");
-        }
-        else
-        {
-            Console.Error.WriteLine(status);
-        }
-    }
-
-    public void Done()
-    {
-        if (terminal)
-        {
-            Console.Error.Write("\r\u001b[K");
-        }
-    }
-}
-
 /// <summary>Runs the measurements of one setting for every model, alternating models within each repeat.</summary>
-internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, Progress progress)
+internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, BenchProgress progress)
 {
+    /// <summary>Generate calls per model before the measured ones: a warm-up, then batch 1 and 2 for memory per sample.</summary>
+    private const int MemoryRuns = 3;
+
+    /// <summary>Generate calls of one setting: per model, the memory runs and every batch of every repeat.</summary>
+    public static int RunsPerSetting(int models, int repeats, int batchesPerModel) => models * (MemoryRuns + (repeats * batchesPerModel));
+
     public List<BenchResult> Measure(BenchSetting setting, int[] batches, long? budget)
     {
         var models = descriptors.Select(d => backend.Create(d, null, seed)).ToList();
@@ -165,14 +153,12 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
                 {
                     foreach (var batch in plan[m])
                     {
-                        progress.Report($"[{setting.Name}] {models[m].Info.Name} batch {batch}, run {repeat + 1}/{repeats}");
-                        var timings = Run(models[m], setting, batch, (ulong)repeat);
+                        var timings = Run(models[m], setting, batch, (ulong)repeat, $"[{setting.Name}] {models[m].Info.Name} batch {batch}, repeat {repeat + 1}/{repeats}");
                         (times[m].TryGetValue(batch, out var list) ? list : times[m][batch] = []).Add((timings.Total.TotalSeconds, timings));
                     }
                 }
             }
 
-            progress.Done();
             return models.SelectMany((model, m) => times[m].Select(entry =>
             {
                 var median = entry.Value.OrderBy(t => t.Total).ElementAt(entry.Value.Count / 2).Timings;
@@ -200,15 +186,13 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
     {
         // A first run allocates what every batch then shares (the kernels' per-thread packing buffers),
         // so that it counts in neither peak below and the slope is per sample only.
-        progress.Report($"[{setting.Name}] {model.Info.Name} warm-up");
-        Run(model, setting, 1, 999);
+        Run(model, setting, 1, 999, $"[{setting.Name}] {model.Info.Name} warm-up");
         var peaks = new long[2];
         for (var batch = 1; batch <= 2; batch++)
         {
-            progress.Report($"[{setting.Name}] {model.Info.Name} memory at batch {batch}");
             var before = backend.CurrentBytes;
             backend.ResetPeak();
-            Run(model, setting, batch, 1000);
+            Run(model, setting, batch, 1000, $"[{setting.Name}] {model.Info.Name} memory at batch {batch}");
             peaks[batch - 1] = backend.PeakBytes - before;
         }
 
@@ -227,14 +211,15 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
         return (int)(fits >= 16 ? fits / 8 * 8 : fits);
     }
 
-    private GenerationTimings Run(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed)
+    private GenerationTimings Run(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed, string what)
     {
+        progress.StartRun(what, setting.GenLength);
         var random = new SplitMix64(promptSeed * 7919 + 17);
         var prompts = Enumerable.Range(0, batch)
             .Select(_ => Enumerable.Range(0, setting.PromptLength).Select(_ => (int)(random.Next() % (ulong)model.Info.VocabSize)).ToArray())
             .ToArray();
         var generator = backend.Generator(model, copyLogits: false);
-        generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false });
+        generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false }, progress.Token);
         return generator.LastTimings;
     }
 }
