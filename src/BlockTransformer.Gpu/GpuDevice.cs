@@ -1,3 +1,4 @@
+using BlockTransformer.Runtime;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
@@ -80,8 +81,8 @@ public sealed class GpuDevice : IDisposable
         if (allocated + bytes > MemoryBytes)
         {
             throw new GpuException(
-                $"{what} needs {Format(bytes)} of device memory, but {Name} has {Format(MemoryBytes - allocated)} available " +
-                $"({Format(MemoryBytes)} in all, {Format(allocated)} already holding weights and caches). Use a smaller batch or shorter context.");
+                $"{what} needs {ByteText.Format(bytes)} of device memory, but {Name} has {ByteText.Format(MemoryBytes - allocated)} available " +
+                $"({ByteText.Format(MemoryBytes)} in all, {ByteText.Format(allocated)} already holding weights and caches). Use a smaller batch or shorter context.");
         }
     }
 
@@ -107,10 +108,6 @@ public sealed class GpuDevice : IDisposable
         Accelerator.Dispose();
         context.Dispose();
     }
-
-    public static string Format(long bytes) => bytes >= 1L << 30
-        ? $"{bytes / (double)(1L << 30):0.00} GiB"
-        : $"{bytes / (double)(1L << 20):0.0} MiB";
 }
 
 /// <summary>A device allocation that returns its bytes to the <see cref="GpuDevice"/> budget when disposed.</summary>

@@ -27,6 +27,9 @@ internal abstract class Backend : IDisposable
 
     public abstract void ResetPeak();
 
+    /// <summary>All the memory this backend's buffers may take: the machine's (or container's) for the CPU, the device's for a GPU.</summary>
+    public abstract long CapacityBytes { get; }
+
     public static Backend Open(string? device) => device switch
     {
         null or "cpu" => new CpuBackend(),
@@ -76,6 +79,8 @@ internal sealed class CpuBackend : Backend
 
     public override void ResetPeak() => NativeMemoryStats.ResetPeak();
 
+    public override long CapacityBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
     public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed) =>
         weightsPath is null ? descriptor.CreateRandom(seed, descriptor.DefaultDType) : descriptor.Load(weightsPath);
 
@@ -100,6 +105,8 @@ internal sealed class GpuBackend(GpuDeviceKind kind) : Backend
     public override long PeakBytes => device.PeakBytes;
 
     public override void ResetPeak() => device.ResetPeak();
+
+    public override long CapacityBytes => device.MemoryBytes;
 
     public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed)
     {

@@ -146,6 +146,11 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             // (paper §7), after a warm-up run.
             var perSample = models.Select(m => MemoryPerSample(m, setting)).ToList();
             var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(budget.Value, perSample[i])]).ToList();
+            for (var m = 0; m < models.Count; m++)
+            {
+                Array.ForEach(plan[m], batch => CheckFits(models[m].Info.Name, batch, perSample[m]));
+            }
+
             var times = models.Select(_ => new Dictionary<int, List<(double Total, GenerationTimings Timings)>>()).ToList();
             for (var repeat = 0; repeat < repeats; repeat++)
             {
@@ -208,7 +213,21 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             throw new CliException($"not even batch 1 fits in the memory budget ({budget / (1 << 20)} MiB, the weights alone hold {backend.CurrentBytes / (1 << 20)} MiB).");
         }
 
-        return (int)(fits >= 16 ? fits / 8 * 8 : fits);
+        return (int)Math.Min(int.MaxValue, fits >= 16 ? fits / 8 * 8 : fits);
+    }
+
+    /// <summary>
+    /// Refuses a batch whose measured memory exceeds what the backend has, before running it: the CPU would
+    /// otherwise abort with "Out of memory" (or swap) part-way through a long benchmark.
+    /// </summary>
+    private void CheckFits(string model, int batch, (long Slope, long Intercept) memory)
+    {
+        var need = backend.CurrentBytes + memory.Intercept + (batch * memory.Slope);
+        if (need > backend.CapacityBytes)
+        {
+            throw new CliException($"batch {batch} of {model} would need about {ByteText.Format(need)} ({ByteText.Format(memory.Slope)} per sample, measured; weights included), "
+                + $"more than the {ByteText.Format(backend.CapacityBytes)} of {(backend.IsGpu ? "device " : string.Empty)}memory here: give a smaller --batch or --memory-budget.");
+        }
     }
 
     private GenerationTimings Run(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed, string what)
