@@ -34,6 +34,19 @@ public class BenchTests
         var pair = Assert.Single(items, i => i.TryGetProperty("pair", out _));
         Assert.Equal("block_main_b4_5:vanilla_31", pair.GetProperty("pair").GetString());
         Assert.Equal(Best("block_main_b4_5") / Best("vanilla_31"), pair.GetProperty("ratio").GetDouble(), 1e-9);
+        Assert.Equal(JsonValueKind.Null, pair.GetProperty("paper_ratio").ValueKind); // 8 -> 8 is not one of the paper's settings
+    }
+
+    [Fact]
+    public void PairAtAPaperSettingReportsThePapersRatioForTheSameModels()
+    {
+        var (code, output, error) = CliTests.Bt("bench", "--pair", "block_main_b4_5_bf16:vanilla_31", "--setting", "prefill-heavy",
+            "--batch", "1", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var pair = Assert.Single(json.RootElement.EnumerateArray(), i => i.TryGetProperty("pair", out _));
+        // Table 1 (brief §6.1), prefill-heavy: block 33M 272.3K tok/s, vanilla 31M 10.8K tok/s; a _bf16 variant is the same model.
+        Assert.Equal(272.3 / 10.8, pair.GetProperty("paper_ratio").GetDouble(), 1e-9);
     }
 
     [Fact]

@@ -25,8 +25,8 @@ internal static class BenchOutput
                 results.ForEach(r => Console.WriteLine(string.Join(',', Row(r))));
                 if (pairs.Count > 0)
                 {
-                    Console.WriteLine("pair,prompt_len,gen_len,ratio");
-                    pairs.ForEach(p => Console.WriteLine(string.Join(',', $"{p.First}:{p.Second}", I(p.Setting.PromptLength), I(p.Setting.GenLength), F(p.Ratio, "F3"))));
+                    Console.WriteLine("pair,prompt_len,gen_len,ratio,paper_ratio");
+                    pairs.ForEach(p => Console.WriteLine(string.Join(',', $"{p.First}:{p.Second}", I(p.Setting.PromptLength), I(p.Setting.GenLength), F(p.Ratio, "F3"), p.PaperRatio is { } paper ? F(paper, "F3") : string.Empty)));
                 }
 
                 break;
@@ -61,7 +61,8 @@ internal static class BenchOutput
 
         foreach (var pair in pairs)
         {
-            Console.WriteLine($"{pair.First} / {pair.Second}, {pair.Setting.Name}: {pair.Ratio:F2}x throughput");
+            var paper = pair.PaperRatio is { } ratio ? $" (paper, same two models on one H100, Table 1: {F(ratio, "F1")}x)" : string.Empty;
+            Console.WriteLine($"{pair.First} / {pair.Second}, {pair.Setting.Name}: {pair.Ratio:F2}x throughput{paper}");
         }
     }
 
@@ -100,6 +101,15 @@ internal static class BenchOutput
             json.WriteNumber("prompt_len", p.Setting.PromptLength);
             json.WriteNumber("gen_len", p.Setting.GenLength);
             json.WriteNumber("ratio", p.Ratio);
+            if (p.PaperRatio is { } paper)
+            {
+                json.WriteNumber("paper_ratio", paper);
+            }
+            else
+            {
+                json.WriteNull("paper_ratio");
+            }
+
             json.WriteEndObject();
         }
 

@@ -8,6 +8,9 @@ internal sealed record BenchSetting(string Name, int PromptLength, int GenLength
 {
     public static readonly BenchSetting PrefillHeavy = new("prefill-heavy", 2048, 128);
     public static readonly BenchSetting DecodeHeavy = new("decode-heavy", 128, 2048);
+
+    /// <summary>Same prompt and generation lengths (given as --prompt-len/--gen-len, a paper setting has another name).</summary>
+    public bool SameLengths(BenchSetting other) => PromptLength == other.PromptLength && GenLength == other.GenLength;
 }
 
 /// <summary>One measured (model, setting, batch) point.</summary>
@@ -33,8 +36,11 @@ internal sealed record BenchResult(
     public double BoundFraction => Cost.Total.LowerBoundSeconds / TotalSeconds;
 }
 
-/// <summary>Throughput of the first model of a pair over the second's, for one setting.</summary>
-internal sealed record PairRatio(string First, string Second, BenchSetting Setting, double Ratio);
+/// <summary>Throughput of the first model of a pair over the second's, for one setting, and the paper's for the same two (<see cref="PaperTable"/>) when it has one.</summary>
+internal sealed record PairRatio(string First, string Second, BenchSetting Setting, double Ratio)
+{
+    public double? PaperRatio => PaperTable.Ratio(First, Second, Setting);
+}
 
 internal static class ByteSize
 {
