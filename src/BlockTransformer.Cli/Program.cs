@@ -4,6 +4,11 @@ using BlockTransformer.Runtime;
 // `bt`: a thin command-line layer over the compiled models and the Runtime's generation API.
 try
 {
+    if (args.Skip(1).Any(arg => arg is "--help" or "-h"))
+    {
+        return Usage(Console.Out, 0); // `bt generate --help` asks for the usage, not for a value of --help
+    }
+
     return args.FirstOrDefault() switch
     {
         "list" => InfoCommands.List(),

@@ -132,6 +132,18 @@ public class CliTests
         Assert.DoesNotContain("   at ", error);
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("generate", "--model", "vanilla_31", "--help")]
+    [InlineData("bench", "-h")]
+    public void HelpAnywherePrintsTheUsage(params string[] args)
+    {
+        var (code, output, error) = Bt(args);
+        Assert.True(code == 0, error);
+        Assert.Contains("bt generate --model NAME", output);
+        Assert.Contains("bt bench (--model NAME | --pair A:B | --sweep A,B,…)", output);
+    }
+
     [Fact]
     public void UnreadableWeightsFileIsAClearError()
     {
