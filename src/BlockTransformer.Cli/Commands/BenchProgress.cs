@@ -5,11 +5,12 @@ namespace BlockTransformer.Cli;
 
 /// <summary>
 /// `bt bench`'s progress on stderr, over all the generate calls it will make (<paramref name="totalRuns"/>).
-/// On a terminal: one line (cut to <paramref name="width"/>: a line that wraps can no longer be rewritten)
-/// rewritten in place, at most once per <paramref name="redraw"/>, with a bar of the
-/// work done (finished runs plus the running one's share of its tokens), which run of how many, its token
-/// count, the time so far and what it measures (last: the part a narrow terminal cuts). Otherwise (a log, CI): one plain line per run, no bar.
-/// Public (alone in this assembly) so that the tests can drive it with a <see cref="StringWriter"/>.
+/// On a terminal: one line rewritten in place at most once per <paramref name="redraw"/> and cut to
+/// <paramref name="width"/> (a line that wraps can no longer be rewritten): a bar of the work done
+/// (finished runs plus the running one's share of its tokens), which run of how many, its token count,
+/// the time so far and, last because a narrow terminal cuts it, what the run measures. Otherwise (a log,
+/// CI): one plain line per run, no bar. Public (alone in this assembly) so that the tests can drive it
+/// with a <see cref="StringWriter"/>.
 /// </summary>
 public sealed class BenchProgress(int totalRuns, TextWriter output, bool terminal, TimeSpan redraw, int width)
 {
