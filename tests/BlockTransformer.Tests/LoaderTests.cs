@@ -139,4 +139,14 @@ public class LoaderTests
             Assert.Equal(RandomWeights.Values(spec, 5, TensorDType.BF16), buffer.Span.ToArray());
         }
     }
+
+    [Fact]
+    public void WriterRefusesValuesThatDoNotMatchTheHeader()
+    {
+        var path = TestModels.TempPath("short.safetensors");
+        var error = Assert.Throws<ArgumentException>(() => SafeTensorsWriter.Write(path, [new TensorSpec("a", 2, 3)], [new float[5]], TensorDType.F32)).Message;
+        Assert.Contains("tensor 'a' [2, 3] needs 6 values, got 5", error);
+        error = Assert.Throws<ArgumentException>(() => SafeTensorsWriter.Write(path, [new TensorSpec("a", 2), new TensorSpec("b", 1)], [new float[2]], TensorDType.F32)).Message;
+        Assert.Contains("values for 1 of the 2 tensors", error);
+    }
 }

@@ -9,6 +9,16 @@ public static class SafeTensorsWriter
     public static void Write(string path, IEnumerable<(string Name, long[] Shape, float[] Values)> tensors, TensorDType dtype)
     {
         var list = tensors.ToList();
+        Write(path, list.Select(t => new TensorSpec(t.Name, t.Shape)).ToList(), list.Select(t => t.Values), dtype);
+    }
+
+    /// <summary>
+    /// The header needs only names and shapes, so <paramref name="values"/> (one array per tensor, in order) is
+    /// enumerated once, after it: a caller can produce each tensor's values as it is written and never hold
+    /// the whole model (`bt init-weights` of the 1.2B model would otherwise keep 5.6 GB of floats).
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<TensorSpec> tensors, IEnumerable<float[]> values, TensorDType dtype)
+    {
         var elementSize = TensorDTypes.Size(dtype);
         using var headerStream = new MemoryStream();
         using (var json = new Utf8JsonWriter(headerStream))
@@ -18,13 +28,13 @@ public static class SafeTensorsWriter
             json.WriteString("format", "pt");
             json.WriteEndObject();
             long offset = 0;
-            foreach (var (name, shape, values) in list)
+            foreach (var tensor in tensors)
             {
-                var bytes = (long)values.Length * elementSize;
-                json.WriteStartObject(name);
+                var bytes = tensor.ElementCount * elementSize;
+                json.WriteStartObject(tensor.Name);
                 json.WriteString("dtype", TensorDTypes.HeaderName(dtype));
                 json.WriteStartArray("shape");
-                foreach (var dim in shape)
+                foreach (var dim in tensor.Shape)
                 {
                     json.WriteNumberValue(dim);
                 }
@@ -46,9 +56,23 @@ public static class SafeTensorsWriter
         using var file = new BufferedStream(File.Create(path), 1 << 20);
         file.Write(BitConverter.GetBytes((long)header.Length));
         file.Write(header);
-        foreach (var (_, _, values) in list)
+        var index = 0;
+        foreach (var tensorValues in values)
         {
-            WriteValues(file, values, dtype);
+            if (index >= tensors.Count || tensorValues.LongLength != tensors[index].ElementCount)
+            {
+                throw new ArgumentException(index >= tensors.Count
+                    ? $"more value arrays than the {tensors.Count} tensors of the header."
+                    : $"tensor '{tensors[index].Name}' {tensors[index].ShapeText} needs {tensors[index].ElementCount} values, got {tensorValues.LongLength}.");
+            }
+
+            WriteValues(file, tensorValues, dtype);
+            index++;
+        }
+
+        if (index != tensors.Count)
+        {
+            throw new ArgumentException($"values for {index} of the {tensors.Count} tensors of the header.");
         }
     }
 

@@ -32,7 +32,27 @@ public static class RandomWeights
     }
 
     public static void Write(string path, IReadOnlyList<TensorSpec> tensors, ulong seed, TensorDType dtype) =>
-        SafeTensorsWriter.Write(path, tensors.Select(t => (t.Name, t.Shape, Values(t, seed, dtype))), dtype);
+        SafeTensorsWriter.Write(path, tensors, InFileOrder(tensors, seed, dtype), dtype);
+
+    /// <summary>
+    /// Each tensor's values in file order, the next ones computed on the other cores while the writer stores
+    /// one, so that at most a core count of tensors (plus the one being written) is in memory, not the model.
+    /// </summary>
+    private static IEnumerable<float[]> InFileOrder(IReadOnlyList<TensorSpec> tensors, ulong seed, TensorDType dtype)
+    {
+        var pending = new Queue<Task<float[]>>();
+        var next = 0;
+        while (next < tensors.Count || pending.Count > 0)
+        {
+            while (next < tensors.Count && pending.Count < Parallelism.MaxThreads)
+            {
+                var spec = tensors[next++];
+                pending.Enqueue(Task.Run(() => Values(spec, seed, dtype)));
+            }
+
+            yield return pending.Dequeue().GetAwaiter().GetResult();
+        }
+    }
 
     private static void Fill(TensorSpec spec, ulong seed, TensorDType dtype, Span<float> values)
     {
