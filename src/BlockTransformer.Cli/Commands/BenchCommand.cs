@@ -47,7 +47,8 @@ internal static class BenchCommand
             throw new CliException("name what to measure: --model NAME, --pair A:B or --sweep A,B,C.");
         }
 
-        var progress = BenchProgress.ForConsole(settings.Count * BenchRunner.RunsPerSetting(models.Count, repeats, budget is null ? (batches ?? [1]).Length : 1));
+        var plannedBatches = batches ?? [1];
+        var progress = BenchProgress.ForConsole(settings.Count * BenchRunner.RunsPerSetting(models.Count, repeats, budget is null ? plannedBatches.Length : 1));
         var runner = new BenchRunner(backend, models, repeats, seed, peaks, progress);
         var results = new List<BenchResult>();
         var pairs = new List<PairRatio>();
@@ -55,7 +56,7 @@ internal static class BenchCommand
         {
             foreach (var setting in settings)
             {
-                var points = runner.Measure(setting, batches ?? [1], budget);
+                var points = runner.Measure(setting, plannedBatches, budget);
                 results.AddRange(points);
                 if (arguments.Has("--pair") && models.Count == 2)
                 {
@@ -238,7 +239,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             .Select(_ => Enumerable.Range(0, setting.PromptLength).Select(_ => (int)(random.Next() % (ulong)model.Info.VocabSize)).ToArray())
             .ToArray();
         var generator = backend.Generator(model, copyLogits: false);
-        generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false }, progress.Token);
+        generator.Generate(prompts, new GenerationOptions { MaxNewTokens = setting.GenLength, StopAtEos = false }, progress.Callback);
         return generator.LastTimings;
     }
 }

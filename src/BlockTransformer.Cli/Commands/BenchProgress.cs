@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using BlockTransformer.Runtime;
 
 namespace BlockTransformer.Cli;
 
@@ -54,6 +55,9 @@ public sealed class BenchProgress(int totalRuns, TextWriter output, bool termina
             output.WriteLine($"run {run}/{totalRuns}: {what}");
         }
     }
+
+    /// <summary>What a generate call gets as its token callback: <see cref="Token"/> on a terminal, none otherwise (no bar to advance, nothing added to the decode loop).</summary>
+    public TokenCallback? Callback => terminal ? Token : null;
 
     /// <summary>A generate call's token callback: every sequence of a bench run generates as many tokens, so sequence 0 counts them.</summary>
     public void Token(int sequence, int token, ReadOnlySpan<float> logits)
