@@ -132,6 +132,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
         // §3.3 prefill, one prompt at a time: context = the block decoder's output at the last prompt block.
         for (var b = 0; b < batch; b++)
         {
+            state.Cancellation.ThrowIfCancellationRequested();
             var blocks = tokens[b].Length / lb;
             rows.Clear();
             for (var i = 0; i < blocks; i++)
@@ -234,6 +235,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         // Prefill one prompt at a time; only its last position goes through the LM head.
         for (var b = 0; b < batch; b++)
         {
+            state.Cancellation.ThrowIfCancellationRequested();
             var prompt = state.Prompts[b];
             rows.Clear();
             for (var i = 0; i < prompt.Length; i++)

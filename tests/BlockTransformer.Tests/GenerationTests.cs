@@ -89,6 +89,17 @@ public class GenerationTests
     }
 
     [Theory]
+    [InlineData("tiny_block", 5)]
+    [InlineData("tiny_block", 4)]
+    [InlineData("tiny_vanilla", 3)]
+    [InlineData("tiny_vanilla", 1)]
+    public void CancellationStopsAtTheNextToken(string name, int after)
+    {
+        using var model = TestModels.Find(name).CreateRandom(9, TensorDType.F32);
+        TestModels.AssertCancelsAtTheNextToken(TextGenerator.For(model), RaggedPrompts, after);
+    }
+
+    [Theory]
     [InlineData("tiny_block", 10)]
     [InlineData("tiny_block_gqa", 7)]
     [InlineData("tiny_vanilla", 3)]

@@ -103,6 +103,12 @@ public sealed class GpuTests(GpuSimulator simulator)
         }
     }
 
+    [Theory]
+    [InlineData("tiny_block")]
+    [InlineData("tiny_vanilla")]
+    public void CancellationStopsAtTheNextTokenAsOnTheCpu(string name) =>
+        TestModels.AssertCancelsAtTheNextToken(GpuTextGenerator.For(CreateGpu(name)), RaggedPrompts, after: 5);
+
     [Fact]
     public void UnsupportedSamplingIsRefusedWithTheReason()
     {

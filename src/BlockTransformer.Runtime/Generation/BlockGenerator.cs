@@ -42,6 +42,7 @@ public sealed class BlockGenerator : TextGenerator
         // §3.3 prefill, one prompt at a time (bounded activation memory): context = last block's output.
         for (var b = 0; b < batch; b++)
         {
+            state.Cancellation.ThrowIfCancellationRequested();
             rows.Clear();
             for (var i = 0; i < promptBlocks[b]; i++)
             {

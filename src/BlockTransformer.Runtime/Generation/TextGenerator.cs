@@ -30,7 +30,13 @@ public abstract class TextGenerator
         _ => throw new ArgumentException($"{model.GetType().Name} is neither a block nor a vanilla model."),
     };
 
-    public GenerationResult[] Generate(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken = null)
+    /// <summary>
+    /// Generates up to <see cref="GenerationOptions.MaxNewTokens"/> tokens for each prompt. A cancelled
+    /// <paramref name="cancellationToken"/> stops the call at the next token (or, during prefill, the next
+    /// prompt) with an <see cref="OperationCanceledException"/>; the tokens already streamed through
+    /// <paramref name="onToken"/> are all there is, and the generator can be used again.
+    /// </summary>
+    public GenerationResult[] Generate(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);
         if (prompts.Count == 0)
@@ -60,7 +66,8 @@ public abstract class TextGenerator
         }
 
         options.Sampling.Validate();
-        var state = new GenerationState(prompts, options, onToken, Model.Info.VocabSize);
+        cancellationToken.ThrowIfCancellationRequested();
+        var state = new GenerationState(prompts, options, onToken, Model.Info.VocabSize, cancellationToken);
         if (options.MaxNewTokens > 0)
         {
             Run(state);
@@ -115,8 +122,9 @@ public sealed class GenerationState
     private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
     private TimeSpan prefill;
 
-    public GenerationState(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken, int vocabSize)
+    public GenerationState(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken, int vocabSize, CancellationToken cancellation = default)
     {
+        Cancellation = cancellation;
         Prompts = prompts;
         Options = options;
         this.onToken = onToken;
@@ -126,6 +134,9 @@ public sealed class GenerationState
     }
 
     public IReadOnlyList<int[]> Prompts { get; }
+
+    /// <summary>Checked before each token is recorded and, by the generators, before each prompt's prefill.</summary>
+    public CancellationToken Cancellation { get; }
 
     /// <summary>Called by a generator when every prompt has been prefilled (the first tokens may already exist).</summary>
     public void PrefillDone() => prefill = clock.Elapsed;
@@ -181,10 +192,12 @@ public sealed class GenerationState
 
     /// <summary>
     /// Records and streams a token chosen elsewhere (by a device sampler); stops the sequence on EOS when
-    /// <see cref="GenerationOptions.StopAtEos"/> is on. <paramref name="logits"/> may be empty.
+    /// <see cref="GenerationOptions.StopAtEos"/> is on. <paramref name="logits"/> may be empty. Throws
+    /// <see cref="OperationCanceledException"/> instead once <see cref="Cancellation"/> is cancelled.
     /// </summary>
     public void Record(int sequence, int token, ReadOnlySpan<float> logits, int eosId)
     {
+        Cancellation.ThrowIfCancellationRequested();
         generated[sequence].Add(token);
         onToken?.Invoke(sequence, token, logits);
         if (token == eosId && Options.StopAtEos)

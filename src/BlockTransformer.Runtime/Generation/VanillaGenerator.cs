@@ -25,6 +25,7 @@ public sealed class VanillaGenerator : TextGenerator
         // Prefill one prompt at a time; only its last position goes through the LM head.
         for (var b = 0; b < batch; b++)
         {
+            state.Cancellation.ThrowIfCancellationRequested();
             var prompt = state.Prompts[b];
             rows.Clear();
             for (var i = 0; i < prompt.Length; i++)
