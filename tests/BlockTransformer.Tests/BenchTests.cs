@@ -38,6 +38,25 @@ public class BenchTests
     }
 
     [Fact]
+    public void InterruptedBenchPrintsWhatFinishedRunsMeasured()
+    {
+        // Far more repeats than can run; SIGINT once the second timed run has started (after the
+        // warm-up, the two memory runs and one timed run).
+        var (code, output, error) = TestProcess.RunAndInterrupt(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "bt.dll"), "bench", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "64",
+                "--batch", "1", "--repeat", "100000", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30"],
+            interruptAt: line => line.StartsWith("run 5/", StringComparison.Ordinal));
+        Assert.True(code == 130, $"exit code {code}: {error}");
+        Assert.Contains("bench interrupted: the results are from the runs that finished", error);
+        using var json = JsonDocument.Parse(output);
+        var result = Assert.Single(json.RootElement.EnumerateArray());
+        Assert.Equal(1, result.GetProperty("batch").GetInt32());
+        Assert.True(result.GetProperty("tokens_per_second").GetDouble() > 0);
+        Assert.True(result.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
+    }
+
+    [Fact]
     public void PairAtAPaperSettingReportsThePapersRatioForTheSameModels()
     {
         var (code, output, error) = CliTests.Bt("bench", "--pair", "block_main_b4_5_bf16:vanilla_31", "--setting", "prefill-heavy",

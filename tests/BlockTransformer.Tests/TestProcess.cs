@@ -2,10 +2,48 @@ using System.Diagnostics;
 
 namespace BlockTransformer.Tests;
 
-/// <summary>Runs a command to completion and captures its exit code and output streams.</summary>
+/// <summary>Runs a command and captures its exit code and output streams.</summary>
 internal static class TestProcess
 {
     public static (int Code, string Output, string Error) Run(string fileName, IEnumerable<string> args, string? workingDirectory = null)
+    {
+        using var process = Process.Start(StartInfo(fileName, args, workingDirectory))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        return (process.ExitCode, output.Result, error.Result);
+    }
+
+    /// <summary>
+    /// Runs a command and sends it SIGINT (what Ctrl+C sends) when it writes a stderr line for which
+    /// <paramref name="interruptAt"/> is true; a command still running a minute later is killed.
+    /// </summary>
+    public static (int Code, string Output, string Error) RunAndInterrupt(string fileName, IEnumerable<string> args, Func<string, bool> interruptAt)
+    {
+        using var process = Process.Start(StartInfo(fileName, args, null))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = new System.Text.StringBuilder();
+        var interrupted = false;
+        while (process.StandardError.ReadLine() is { } line)
+        {
+            error.AppendLine(line);
+            if (!interrupted && interruptAt(line))
+            {
+                interrupted = true;
+                using var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                kill.WaitForExit();
+            }
+        }
+
+        if (!process.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            process.Kill();
+        }
+
+        return (process.ExitCode, output.Result, error.ToString());
+    }
+
+    private static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> args, string? workingDirectory)
     {
         var start = new ProcessStartInfo(fileName)
         {
@@ -24,10 +62,6 @@ internal static class TestProcess
             start.Environment.Remove(key);
         }
 
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        process.WaitForExit();
-        return (process.ExitCode, output.Result, error.Result);
+        return start;
     }
 }

@@ -49,28 +49,46 @@ internal static class BenchCommand
 
         var plannedBatches = batches ?? [1];
         var progress = BenchProgress.ForConsole(settings.Count * BenchRunner.RunsPerSetting(models.Count, repeats, budget is null ? plannedBatches.Length : 1));
-        var runner = new BenchRunner(backend, models, repeats, seed, peaks, progress);
+        using var interrupt = new CancellationTokenSource();
+        var runner = new BenchRunner(backend, models, repeats, seed, peaks, progress, interrupt.Token);
         var results = new List<BenchResult>();
         var pairs = new List<PairRatio>();
+
+        // Ctrl+C (SIGINT) stops the run under way and prints what the finished runs measured, instead of
+        // losing a long benchmark; a second Ctrl+C ends the process at once.
+        void OnInterrupt(object? sender, ConsoleCancelEventArgs e)
+        {
+            e.Cancel = !interrupt.IsCancellationRequested;
+            interrupt.Cancel();
+        }
+
+        Console.CancelKeyPress += OnInterrupt;
         try
         {
-            foreach (var setting in settings)
+            foreach (var setting in settings.TakeWhile(_ => !interrupt.IsCancellationRequested))
             {
                 var points = runner.Measure(setting, plannedBatches, budget);
                 results.AddRange(points);
-                if (arguments.Has("--pair") && models.Count == 2)
+                var best = models.Select(m => points.Where(p => p.Model == m.Info.Name).Select(p => p.TokensPerSecond).DefaultIfEmpty().Max()).ToArray();
+                if (arguments.Has("--pair") && models.Count == 2 && best.All(b => b > 0))
                 {
-                    var best = models.Select(m => points.Where(p => p.Model == m.Info.Name).Max(p => p.TokensPerSecond)).ToArray();
                     pairs.Add(new PairRatio(models[0].Info.Name, models[1].Info.Name, setting, best[0] / best[1]));
                 }
             }
         }
         finally
         {
+            Console.CancelKeyPress -= OnInterrupt;
             progress.Done();
         }
 
         BenchOutput.Write(format, results, pairs, peaks);
+        if (interrupt.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"bt: bench interrupted: {(results.Count == 0 ? "no run finished" : "the results are from the runs that finished (medians of fewer repeats where one was cut short)")}.");
+            return 130; // the shells' code for a command ended by SIGINT
+        }
+
         return 0;
     }
 
@@ -130,7 +148,11 @@ internal static class BenchCommand
 }
 
 /// <summary>Runs the measurements of one setting for every model, alternating models within each repeat.</summary>
-internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, BenchProgress progress)
+/// <remarks>
+/// Cancelling <paramref name="interrupt"/> stops the generate call under way: <see cref="Measure"/> then
+/// returns the points that have at least one finished run, none while memory is still being measured.
+/// </remarks>
+internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descriptors, int repeats, ulong seed, MachinePeaks peaks, BenchProgress progress, CancellationToken interrupt)
 {
     /// <summary>Generate calls per model before the measured ones: a warm-up, then batch 1 and 2 for memory per sample.</summary>
     private const int MemoryRuns = 3;
@@ -145,7 +167,15 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
         {
             // Memory per sample = slope of peak memory (native, or device on a GPU) between batch 1 and 2
             // (paper §7), after a warm-up run.
-            var perSample = models.Select(m => MemoryPerSample(m, setting)).ToList();
+            List<(long Slope, long Intercept)> perSample;
+            try
+            {
+                perSample = models.Select(m => MemoryPerSample(m, setting)).ToList();
+            }
+            catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+            {
+                return [];
+            }
             var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(budget.Value, perSample[i])]).ToList();
             for (var m = 0; m < models.Count; m++)
             {
@@ -153,16 +183,23 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             }
 
             var times = models.Select(_ => new Dictionary<int, List<(double Total, GenerationTimings Timings)>>()).ToList();
-            for (var repeat = 0; repeat < repeats; repeat++)
+            try
             {
-                for (var m = 0; m < models.Count; m++)
+                for (var repeat = 0; repeat < repeats; repeat++)
                 {
-                    foreach (var batch in plan[m])
+                    for (var m = 0; m < models.Count; m++)
                     {
-                        var timings = Run(models[m], setting, batch, (ulong)repeat, $"[{setting.Name}] {models[m].Info.Name} batch {batch}, repeat {repeat + 1}/{repeats}");
-                        (times[m].TryGetValue(batch, out var list) ? list : times[m][batch] = []).Add((timings.Total.TotalSeconds, timings));
+                        foreach (var batch in plan[m])
+                        {
+                            var timings = Run(models[m], setting, batch, (ulong)repeat, $"[{setting.Name}] {models[m].Info.Name} batch {batch}, repeat {repeat + 1}/{repeats}");
+                            (times[m].TryGetValue(batch, out var list) ? list : times[m][batch] = []).Add((timings.Total.TotalSeconds, timings));
+                        }
                     }
                 }
+            }
+            catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+            {
+                // Interrupted: report what finished.
             }
 
             return models.SelectMany((model, m) => times[m].Select(entry =>
@@ -241,7 +278,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
     {
         progress.StartRun(what, setting.GenLength);
         var generator = backend.Generator(model, copyLogits: false);
-        generator.Generate(Prompts(model, setting, batch, promptSeed), Options(setting), progress.Callback);
+        generator.Generate(Prompts(model, setting, batch, promptSeed), Options(setting), progress.Callback, interrupt);
         return generator.LastTimings;
     }
 
@@ -250,7 +287,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
     {
         var tokens = Math.Min(setting.GenLength, stopAfter ?? setting.GenLength);
         progress.StartRun(what, tokens);
-        using var stop = new CancellationTokenSource();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
         var seen = 0;
         var show = progress.Callback;
         try
@@ -264,8 +301,9 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
                 }
             }, stop.Token);
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (!interrupt.IsCancellationRequested)
         {
+            // Stopped by this method, not by an interrupt, which goes on to Measure.
         }
     }
 
