@@ -161,6 +161,25 @@ public class CliTests
         Assert.True(Math.Abs(paper - ours) <= allowed, $"paper {paper}M, ours {ours:F2}M (allowed ±{allowed:F2}M)");
     }
 
+    [Fact]
+    public void InterruptedGeneratePrintsWhatWasGenerated()
+    {
+        var (code, output, error) = TestProcess.RunAndInterrupt(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "bt.dll"), "generate", "--model", "block_main_b4_5", "--prompt-ids", "1,2,3", "--prompt-ids", "7",
+                "--max-new-tokens", "4000", "--keep-going-after-eos", "--format", "json"],
+            interruptAt: line => line.Contains("no --weights given", StringComparison.Ordinal),
+            delay: TimeSpan.FromSeconds(3)); // random weights take about a second, then it generates
+        Assert.True(code == 130, $"exit code {code}: {error}");
+        using var json = JsonDocument.Parse(output);
+        var counts = json.RootElement.EnumerateArray().Select(r => r.GetProperty("generated_ids").GetArrayLength()).ToList();
+        Assert.Equal(2, counts.Count);
+        Assert.True(counts[0] < 4000, $"{counts[0]} tokens: the interrupt did not stop it");
+        Assert.InRange(counts[0] - counts[1], 0, 1); // sequence 0 is recorded first in each step
+        Assert.Contains($"bt: {counts.Sum()} tokens in ", error);
+        Assert.Contains("interrupted, the output is what was generated until then", error);
+    }
+
     internal static (int Code, string Output, string Error) Bt(params string[] args) =>
         TestProcess.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "bt.dll"), .. args]);
 }

@@ -15,10 +15,10 @@ internal static class TestProcess
     }
 
     /// <summary>
-    /// Runs a command and sends it SIGINT (what Ctrl+C sends) when it writes a stderr line for which
-    /// <paramref name="interruptAt"/> is true; a command still running a minute later is killed.
+    /// Runs a command and sends it SIGINT (what Ctrl+C sends) <paramref name="delay"/> after it writes a
+    /// stderr line for which <paramref name="interruptAt"/> is true; a command still running a minute later is killed.
     /// </summary>
-    public static (int Code, string Output, string Error) RunAndInterrupt(string fileName, IEnumerable<string> args, Func<string, bool> interruptAt)
+    public static (int Code, string Output, string Error) RunAndInterrupt(string fileName, IEnumerable<string> args, Func<string, bool> interruptAt, TimeSpan delay = default)
     {
         using var process = Process.Start(StartInfo(fileName, args, null))!;
         var output = process.StandardOutput.ReadToEndAsync();
@@ -30,6 +30,7 @@ internal static class TestProcess
             if (!interrupted && interruptAt(line))
             {
                 interrupted = true;
+                Thread.Sleep(delay);
                 using var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
                 kill.WaitForExit();
             }

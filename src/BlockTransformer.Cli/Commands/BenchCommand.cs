@@ -49,23 +49,13 @@ internal static class BenchCommand
 
         var plannedBatches = batches ?? [1];
         var progress = BenchProgress.ForConsole(settings.Count * BenchRunner.RunsPerSetting(models.Count, repeats, budget is null ? plannedBatches.Length : 1));
-        using var interrupt = new CancellationTokenSource();
+        using var interrupt = new ConsoleInterrupt(); // Ctrl+C prints what the finished runs measured
         var runner = new BenchRunner(backend, models, repeats, seed, peaks, progress, interrupt.Token);
         var results = new List<BenchResult>();
         var pairs = new List<PairRatio>();
-
-        // Ctrl+C (SIGINT) stops the run under way and prints what the finished runs measured, instead of
-        // losing a long benchmark; a second Ctrl+C ends the process at once.
-        void OnInterrupt(object? sender, ConsoleCancelEventArgs e)
-        {
-            e.Cancel = !interrupt.IsCancellationRequested;
-            interrupt.Cancel();
-        }
-
-        Console.CancelKeyPress += OnInterrupt;
         try
         {
-            foreach (var setting in settings.TakeWhile(_ => !interrupt.IsCancellationRequested))
+            foreach (var setting in settings.TakeWhile(_ => !interrupt.Requested))
             {
                 var points = runner.Measure(setting, plannedBatches, budget);
                 results.AddRange(points);
@@ -78,15 +68,14 @@ internal static class BenchCommand
         }
         finally
         {
-            Console.CancelKeyPress -= OnInterrupt;
             progress.Done();
         }
 
         BenchOutput.Write(format, results, pairs, peaks);
-        if (interrupt.IsCancellationRequested)
+        if (interrupt.Requested)
         {
             Console.Error.WriteLine($"bt: bench interrupted: {(results.Count == 0 ? "no run finished" : "the results are from the runs that finished (medians of fewer repeats where one was cut short)")}.");
-            return 130; // the shells' code for a command ended by SIGINT
+            return ConsoleInterrupt.ExitCode;
         }
 
         return 0;

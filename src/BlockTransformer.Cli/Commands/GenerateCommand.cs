@@ -44,6 +44,7 @@ internal static class GenerateCommand
         var device = arguments.Value("--device");
         arguments.RejectUnknown("generate");
 
+        using var interrupt = new ConsoleInterrupt(); // Ctrl+C stops generating and prints what was generated
         using var backend = Backend.Open(device);
         backend.CheckSupported(options.Sampling);
         if (weights is null)
@@ -53,20 +54,33 @@ internal static class GenerateCommand
 
         using var model = backend.Create(descriptor, weights, weightsSeed);
         var top = prompts.Select(_ => new List<(int Id, float Logit)[]>()).ToArray();
+        var tokens = prompts.Select(_ => new List<int>()).ToArray();
         var streaming = format == "text" && prompts.Length == 1;
         var clock = Stopwatch.StartNew();
-        var results = backend.Generator(model, copyLogits: topLogits > 0).Generate(prompts, options, (sequence, token, logits) =>
+        GenerationResult[] results;
+        try
         {
-            if (topLogits > 0)
+            results = backend.Generator(model, copyLogits: topLogits > 0).Generate(prompts, options, (sequence, token, logits) =>
             {
-                top[sequence].Add(TopK(logits, topLogits));
-            }
+                tokens[sequence].Add(token);
+                if (topLogits > 0)
+                {
+                    top[sequence].Add(TopK(logits, topLogits));
+                }
 
-            if (streaming)
-            {
-                Console.Write(token.ToString(CultureInfo.InvariantCulture) + " ");
-            }
-        });
+                if (streaming)
+                {
+                    Console.Write(token.ToString(CultureInfo.InvariantCulture) + " ");
+                }
+            }, interrupt.Token);
+        }
+        catch (OperationCanceledException) when (interrupt.Requested)
+        {
+            // What the callback saw is what was generated; a sequence may already have ended on EOS.
+            var eos = descriptor.Info.EosId;
+            results = prompts.Select((prompt, i) => new GenerationResult(prompt, tokens[i], options.StopAtEos && tokens[i].Count > 0 && tokens[i][^1] == eos)).ToArray();
+        }
+
         var seconds = clock.Elapsed.TotalSeconds;
         var generated = results.Sum(r => r.GeneratedIds.Count);
 
@@ -86,8 +100,8 @@ internal static class GenerateCommand
             }
         }
 
-        Console.Error.WriteLine($"bt: {generated} tokens in {seconds:F3} s ({generated / Math.Max(seconds, 1e-9):F1} tokens/s, batch {prompts.Length}, prefill included, on {backend.Name})");
-        return 0;
+        Console.Error.WriteLine($"bt: {generated} tokens in {seconds:F3} s ({generated / Math.Max(seconds, 1e-9):F1} tokens/s, batch {prompts.Length}, prefill included, on {backend.Name}){(interrupt.Requested ? "; interrupted, the output is what was generated until then" : string.Empty)}");
+        return interrupt.Requested ? ConsoleInterrupt.ExitCode : 0;
     }
 
     private static SamplingOptions Sampling(Arguments arguments)
