@@ -33,6 +33,33 @@ public unsafe class GreedyArgMaxTests
         Assert.True(expected.Distinct().Count() > Math.Min(rows, 5) / 2, "random rows should not all pick one token");
     }
 
+    /// <summary>Wide rows (the vector loops with their four running maxima and the tails): NaNs anywhere, the maximum twice.</summary>
+    [Theory]
+    [InlineData(517)]
+    [InlineData(512)]
+    [InlineData(40)]
+    [InlineData(9)]
+    public void FoldFindsTheFirstLargestNonNaNInWideRows(int width)
+    {
+        var random = new Random(width);
+        var values = Enumerable.Range(0, 2 * width).Select(_ => random.Next(10) == 0 ? float.NaN : (float)(random.NextDouble() * 10) - 20).ToArray();
+        values[width - 1] = values[width - 4] = -1; // row 0: the largest at two places, near the end
+        values[width + 3] = 7; // row 1: the largest near the start
+        long* best = GreedyArgMax.Begin(2);
+        fixed (float* block = values)
+        {
+            GreedyArgMax.Fold(block, 2, width, width, 0, best);
+        }
+
+        var tokens = new int[2];
+        fixed (int* t = tokens)
+        {
+            GreedyArgMax.End(best, 2, t);
+        }
+
+        Assert.Equal([width - 4, 3], tokens);
+    }
+
     [Fact]
     public void FoldKeepsTheLargestLogitAndTheLowestIdOnTies()
     {

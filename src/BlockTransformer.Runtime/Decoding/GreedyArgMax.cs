@@ -62,18 +62,30 @@ public static unsafe class GreedyArgMax
     {
         var max = float.NegativeInfinity;
         var i = 0;
-        if (Vector256.IsHardwareAccelerated && width >= Vector256<float>.Count)
+        var lanes = Vector256<float>.Count;
+        if (Vector256.IsHardwareAccelerated && width >= lanes)
         {
-            var lanes = Vector256.Create(float.NegativeInfinity);
-            for (; i <= width - Vector256<float>.Count; i += Vector256<float>.Count)
+            // Four running maxima over a block of hundreds of outputs: with one, each max would wait for
+            // the one before it (a loop-carried chain of compare, select and max).
+            var m0 = Vector256.Create(float.NegativeInfinity);
+            var (m1, m2, m3) = (m0, m0, m0);
+            for (; i <= width - (4 * lanes); i += 4 * lanes)
             {
-                var values = Vector256.Load(row + i);
-                lanes = Vector256.Max(lanes, Vector256.ConditionalSelect(Vector256.Equals(values, values), values, lanes));
+                m0 = MaxSkippingNaN(m0, Vector256.Load(row + i));
+                m1 = MaxSkippingNaN(m1, Vector256.Load(row + i + lanes));
+                m2 = MaxSkippingNaN(m2, Vector256.Load(row + i + (2 * lanes)));
+                m3 = MaxSkippingNaN(m3, Vector256.Load(row + i + (3 * lanes)));
             }
 
-            for (var lane = 0; lane < Vector256<float>.Count; lane++)
+            for (; i <= width - lanes; i += lanes)
             {
-                max = Math.Max(max, lanes[lane]);
+                m0 = MaxSkippingNaN(m0, Vector256.Load(row + i));
+            }
+
+            var all = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3));
+            for (var lane = 0; lane < lanes; lane++)
+            {
+                max = Math.Max(max, all[lane]);
             }
         }
 
@@ -84,6 +96,10 @@ public static unsafe class GreedyArgMax
 
         return Sampler.IndexOf(new ReadOnlySpan<float>(row, width), max); // -1: every value is NaN
     }
+
+    /// <summary>Lane-wise max of a running maximum (never NaN) and new values, keeping the running value where a new one is NaN.</summary>
+    private static Vector256<float> MaxSkippingNaN(Vector256<float> running, Vector256<float> values) =>
+        Vector256.Max(running, Vector256.ConditionalSelect(Vector256.Equals(values, values), values, running));
 
     private static long Key(float logit, int id)
     {
