@@ -56,6 +56,37 @@ public class BenchTests
         Assert.True(result.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
     }
 
+    /// <summary>
+    /// The cost model's peaks are cached per CPU and thread count: figures cached for another machine are
+    /// not used (this one is measured and added), and this machine's are then reused.
+    /// </summary>
+    [Fact]
+    public void CalibrationIsCachedPerMachineAndThreadCount()
+    {
+        var cacheHome = Path.GetDirectoryName(TestModels.TempPath("unused"))!;
+        var file = Path.Combine(cacheHome, "blocktransformer", "machine-peaks.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        const string otherMachine = "GenuineIntel family 6 model 143 (a CPU that is not this one), AVX-512, 1 thread\t1e18\t1e16";
+        File.WriteAllText(file, otherMachine + "\n");
+        var environment = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = cacheHome, ["BT_THREADS"] = "1" };
+        string[] bench = [Path.Combine(AppContext.BaseDirectory, "bt.dll"), "bench", "--model", "block_main_b4_5", "--prompt-len", "4", "--gen-len", "4", "--batch", "1", "--repeat", "1", "--format", "json"];
+
+        var first = TestProcess.Run("dotnet", bench, environment: environment);
+        Assert.True(first.Code == 0, first.Error);
+        Assert.Contains("bt: measuring the FMA peak and memory bandwidth of ", first.Error);
+        var lines = File.ReadAllLines(file);
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(otherMachine, lines[0]);
+        Assert.Contains(", 1 thread\t", lines[1]);
+        var bound = JsonDocument.Parse(first.Output).RootElement[0].GetProperty("bound_fraction").GetDouble();
+        Assert.True(bound > 1e-2, $"bound {bound}: the other machine's figures were used"); // with 1e18 FLOP/s and 1e16 B/s it would be ~1e-6
+
+        var second = TestProcess.Run("dotnet", bench, environment: environment);
+        Assert.True(second.Code == 0, second.Error);
+        Assert.DoesNotContain("measuring", second.Error);
+        Assert.Equal(lines, File.ReadAllLines(file));
+    }
+
     [Fact]
     public void PairAtAPaperSettingReportsThePapersRatioForTheSameModels()
     {

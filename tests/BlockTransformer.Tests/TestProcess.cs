@@ -5,9 +5,15 @@ namespace BlockTransformer.Tests;
 /// <summary>Runs a command and captures its exit code and output streams.</summary>
 internal static class TestProcess
 {
-    public static (int Code, string Output, string Error) Run(string fileName, IEnumerable<string> args, string? workingDirectory = null)
+    public static (int Code, string Output, string Error) Run(string fileName, IEnumerable<string> args, string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var process = Process.Start(StartInfo(fileName, args, workingDirectory))!;
+        var start = StartInfo(fileName, args, workingDirectory);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         process.WaitForExit();

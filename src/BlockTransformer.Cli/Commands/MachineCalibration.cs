@@ -5,7 +5,7 @@ namespace BlockTransformer.Cli;
 
 /// <summary>
 /// This machine's peak FLOP/s and bandwidth for the cost model: given on the command line, read from
-/// the cache written by `bt bench --calibrate`, or measured once and cached.
+/// the cache written by `bt bench --calibrate` for this CPU and thread count, or measured once and cached.
 /// </summary>
 internal static class MachineCalibration
 {
@@ -31,16 +31,19 @@ internal static class MachineCalibration
             return GpuPeaks(backend.Name);
         }
 
-        if (!recalibrate && TryRead(out var cached))
+        var machine = Calibration.MachineKey();
+        var lines = File.Exists(CachePath) ? File.ReadAllLines(CachePath) : [];
+        if (!recalibrate && lines.Select(Parse).FirstOrDefault(entry => entry?.Machine == machine) is { } cached)
         {
-            return cached;
+            return cached.Peaks;
         }
 
-        Console.Error.WriteLine("bt: measuring this machine's FMA peak and memory bandwidth (cached for later runs)...");
+        Console.Error.WriteLine($"bt: measuring the FMA peak and memory bandwidth of {machine} (cached for later runs)...");
         var peaks = Calibration.Measure();
+        var line = string.Create(CultureInfo.InvariantCulture, $"{machine}\t{peaks.FlopsPerSecond}\t{peaks.BytesPerSecond}");
         Directory.CreateDirectory(Path.GetDirectoryName(CachePath)!);
-        File.WriteAllText(CachePath, string.Create(CultureInfo.InvariantCulture, $"{peaks.FlopsPerSecond} {peaks.BytesPerSecond}\n"));
-        Console.Error.WriteLine($"bt: peak {peaks.FlopsPerSecond / 1e9:F1} GFLOP/s (fp32 FMA, {Parallelism.MaxThreads} threads), bandwidth {peaks.BytesPerSecond / 1e9:F1} GB/s (triad); saved to {CachePath}");
+        File.WriteAllLines(CachePath, lines.Where(other => Parse(other) is { } entry && entry.Machine != machine).Append(line));
+        Console.Error.WriteLine($"bt: peak {peaks.FlopsPerSecond / 1e9:F1} GFLOP/s (fp32 FMA), bandwidth {peaks.BytesPerSecond / 1e9:F1} GB/s (triad); saved to {CachePath}");
         return peaks;
     }
 
@@ -54,23 +57,18 @@ internal static class MachineCalibration
         : name.Contains("H100", StringComparison.OrdinalIgnoreCase) ? new MachinePeaks(67e12, 3.35e12)
         : throw new CliException($"no known peaks for {name}: give --peak-gflops and --bandwidth-gbs (fp32 FMA GFLOP/s and memory GB/s).");
 
-    private static bool TryRead(out MachinePeaks peaks)
+    /// <summary>
+    /// A line of the cache: the machine (<see cref="Calibration.MachineKey"/>), tab, FLOP/s, tab, bytes/s.
+    /// One line per machine, so that another CPU or thread count is measured rather than given this one's
+    /// figures; a line that does not parse (the old format had no machine) is null, and dropped on saving.
+    /// </summary>
+    private static (string Machine, MachinePeaks Peaks)? Parse(string line)
     {
-        peaks = new MachinePeaks(0, 0);
-        if (!File.Exists(CachePath))
-        {
-            return false;
-        }
-
-        var parts = File.ReadAllText(CachePath).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 2
-            && double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var flops) && flops > 0
-            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var bytes) && bytes > 0)
-        {
-            peaks = new MachinePeaks(flops, bytes);
-            return true;
-        }
-
-        return false;
+        var parts = line.Split('\t');
+        return parts.Length == 3
+            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var flops) && flops > 0
+            && double.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out var bytes) && bytes > 0
+            ? (parts[0], new MachinePeaks(flops, bytes))
+            : null;
     }
 }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BlockTransformer.Runtime;
 
@@ -10,6 +12,61 @@ namespace BlockTransformer.Runtime;
 public static unsafe class Calibration
 {
     private const int Chains = 12;
+
+    /// <summary>
+    /// What a measurement depends on, to file it under: the CPU (vendor, family and model from CPUID, and
+    /// its brand string), the widest vector the kernels use, and the thread count. A calibration cached
+    /// on another machine (a cloud VM can move to another CPU) or with another BT_THREADS does not apply.
+    /// </summary>
+    public static string MachineKey()
+    {
+        var vectors = Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "256-bit vectors" : "no 256-bit vectors";
+        return $"{CpuName()}, {vectors}, {Parallelism.MaxThreads} thread{(Parallelism.MaxThreads == 1 ? string.Empty : "s")}";
+    }
+
+    private static string CpuName()
+    {
+        if (!X86Base.IsSupported)
+        {
+            return $"{RuntimeInformation.ProcessArchitecture} CPU, {Environment.ProcessorCount} cores";
+        }
+
+        var vendor = new byte[12];
+        var (_, b, c, d) = X86Base.CpuId(0, 0);
+        BitConverter.TryWriteBytes(vendor.AsSpan(0), b);
+        BitConverter.TryWriteBytes(vendor.AsSpan(4), d);
+        BitConverter.TryWriteBytes(vendor.AsSpan(8), c);
+
+        // CPUID leaf 1: family 0xF adds the extended family; families 6 and 0xF put the extended model on top.
+        var signature = X86Base.CpuId(1, 0).Eax;
+        var family = (signature >> 8) & 0xF;
+        var model = (signature >> 4) & 0xF;
+        if (family == 0xF)
+        {
+            family += (signature >> 20) & 0xFF;
+        }
+
+        if (family is 6 or >= 0xF)
+        {
+            model |= ((signature >> 16) & 0xF) << 4;
+        }
+
+        var brand = new byte[48];
+        if ((uint)X86Base.CpuId(unchecked((int)0x80000000), 0).Eax >= 0x80000004)
+        {
+            for (var leaf = 0; leaf < 3; leaf++)
+            {
+                var (ea, eb, ec, ed) = X86Base.CpuId(unchecked((int)0x80000002) + leaf, 0);
+                foreach (var (value, at) in new[] { (ea, 0), (eb, 4), (ec, 8), (ed, 12) })
+                {
+                    BitConverter.TryWriteBytes(brand.AsSpan((leaf * 16) + at), value);
+                }
+            }
+        }
+
+        var name = System.Text.Encoding.ASCII.GetString(brand).TrimEnd('\0').Trim();
+        return $"{System.Text.Encoding.ASCII.GetString(vendor)} family {family} model {model}{(name.Length > 0 ? $" ({name})" : string.Empty)}";
+    }
 
     public static MachinePeaks Measure()
     {
