@@ -58,6 +58,16 @@ public abstract class GpuTextGenerator : TextGenerator
 
     protected static bool AllStopped(GenerationState state) => Array.IndexOf(state.Stopped, false) < 0;
 
+    /// <summary>Between prefill calls: a cancelled call waits for the kernels already queued, which use the buffers it is about to free.</summary>
+    protected void ThrowIfCancelled(GenerationState state)
+    {
+        if (state.Cancellation.IsCancellationRequested)
+        {
+            GpuModel.Device.Synchronize();
+            state.Cancellation.ThrowIfCancellationRequested();
+        }
+    }
+
     /// <summary>Device buffers of one generate call, sized up front so the decode loop allocates nothing.</summary>
     protected sealed class Buffers : IDisposable
     {
@@ -132,7 +142,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
         // §3.3 prefill, one prompt at a time: context = the block decoder's output at the last prompt block.
         for (var b = 0; b < batch; b++)
         {
-            state.Cancellation.ThrowIfCancellationRequested();
+            ThrowIfCancelled(state);
             var blocks = tokens[b].Length / lb;
             rows.Clear();
             for (var i = 0; i < blocks; i++)
@@ -235,7 +245,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         // Prefill one prompt at a time; only its last position goes through the LM head.
         for (var b = 0; b < batch; b++)
         {
-            state.Cancellation.ThrowIfCancellationRequested();
+            ThrowIfCancelled(state);
             var prompt = state.Prompts[b];
             rows.Clear();
             for (var i = 0; i < prompt.Length; i++)
