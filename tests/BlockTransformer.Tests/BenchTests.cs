@@ -28,6 +28,9 @@ public class BenchTests
             Assert.Equal(expected, r.GetProperty("tokens_per_second").GetDouble(), expected * 1e-9);
             Assert.True(r.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
             Assert.True(r.GetProperty("bound_fraction").GetDouble() > 0);
+            Assert.Equal(1, r.GetProperty("runs").GetInt32());
+            Assert.Equal(100, r.GetProperty("peak_gflops").GetDouble());
+            Assert.Equal(30, r.GetProperty("bandwidth_gbs").GetDouble());
         }
 
         double Best(string model) => results.Where(r => r.GetProperty("model").GetString() == model).Max(r => r.GetProperty("tokens_per_second").GetDouble());
@@ -54,6 +57,7 @@ public class BenchTests
         Assert.Equal(1, result.GetProperty("batch").GetInt32());
         Assert.True(result.GetProperty("tokens_per_second").GetDouble() > 0);
         Assert.True(result.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
+        Assert.InRange(result.GetProperty("runs").GetInt32(), 1, 99_999); // the median of the repeats that finished
     }
 
     /// <summary>

@@ -200,6 +200,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
                     backend.Name,
                     setting,
                     entry.Key,
+                    entry.Value.Count,
                     (double)entry.Key * setting.GenLength / median.Total.TotalSeconds,
                     median.Prefill.TotalSeconds,
                     median.Decode.TotalSeconds,

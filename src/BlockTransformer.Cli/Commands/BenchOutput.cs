@@ -11,6 +11,7 @@ internal static class BenchOutput
     [
         "model", "device", "setting", "prompt_len", "gen_len", "batch", "tokens_per_second", "prefill_seconds", "decode_seconds",
         "memory_per_sample_bytes", "kv_cache_bytes", "gflops_per_second", "gbytes_per_second", "bound_fraction",
+        "runs", "peak_gflops", "bandwidth_gbs",
     ];
 
     public static void Write(string format, List<BenchResult> results, List<PairRatio> pairs, MachinePeaks peaks)
@@ -18,11 +19,11 @@ internal static class BenchOutput
         switch (format)
         {
             case "json":
-                WriteJson(results, pairs);
+                WriteJson(results, pairs, peaks);
                 break;
             case "csv":
                 Console.WriteLine(string.Join(',', Columns));
-                results.ForEach(r => Console.WriteLine(string.Join(',', Row(r))));
+                results.ForEach(r => Console.WriteLine(string.Join(',', Row(r, peaks))));
                 if (pairs.Count > 0)
                 {
                     Console.WriteLine("pair,prompt_len,gen_len,ratio,paper_ratio");
@@ -36,20 +37,21 @@ internal static class BenchOutput
         }
     }
 
-    private static string[] Row(BenchResult r) =>
+    private static string[] Row(BenchResult r, MachinePeaks peaks) =>
     [
         r.Model, r.Device, r.Setting.Name, I(r.Setting.PromptLength), I(r.Setting.GenLength), I(r.Batch), F(r.TokensPerSecond, "F1"),
         F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"), I(r.MemoryPerSampleBytes), I(r.KvCacheBytes),
         F(r.GflopsPerSecond, "F1"), F(r.GigabytesPerSecond, "F1"), F(r.BoundFraction, "F3"),
+        I(r.Runs), F(peaks.FlopsPerSecond / 1e9, "F1"), F(peaks.BytesPerSecond / 1e9, "F2"),
     ];
 
     private static void WriteTable(List<BenchResult> results, List<PairRatio> pairs, MachinePeaks peaks)
     {
         Console.WriteLine($"device: {results.FirstOrDefault()?.Device}; peaks {peaks.FlopsPerSecond / 1e9:F0} GFLOP/s fp32, {peaks.BytesPerSecond / 1e9:F1} GB/s; bound = cost-model lower bound / measured time");
-        var header = new[] { "model", "setting", "batch", "tok/s", "prefill s", "decode s", "MB/sample", "KV MB", "GFLOP/s", "GB/s", "bound" };
+        var header = new[] { "model", "setting", "batch", "runs", "tok/s", "prefill s", "decode s", "MB/sample", "KV MB", "GFLOP/s", "GB/s", "bound" };
         var rows = results.Select(r => new[]
         {
-            r.Model, r.Setting.Name, I(r.Batch), F(r.TokensPerSecond, "F1"), F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"),
+            r.Model, r.Setting.Name, I(r.Batch), I(r.Runs), F(r.TokensPerSecond, "F1"), F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"),
             F(r.MemoryPerSampleBytes / 1e6, "F1"), F(r.KvCacheBytes / 1e6, "F1"), F(r.GflopsPerSecond, "F1"), F(r.GigabytesPerSecond, "F1"),
             F(r.BoundFraction * 100, "F0") + "%",
         }).Prepend(header).ToList();
@@ -66,7 +68,7 @@ internal static class BenchOutput
         }
     }
 
-    private static void WriteJson(List<BenchResult> results, List<PairRatio> pairs)
+    private static void WriteJson(List<BenchResult> results, List<PairRatio> pairs, MachinePeaks peaks)
     {
         using var json = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Indented = true });
         json.WriteStartArray();
@@ -90,6 +92,9 @@ internal static class BenchOutput
             json.WriteNumber("gbytes_per_second", r.GigabytesPerSecond);
             json.WriteNumber("lower_bound_seconds", r.Cost.Total.LowerBoundSeconds);
             json.WriteNumber("bound_fraction", r.BoundFraction);
+            json.WriteNumber("runs", r.Runs);
+            json.WriteNumber("peak_gflops", peaks.FlopsPerSecond / 1e9);
+            json.WriteNumber("bandwidth_gbs", peaks.BytesPerSecond / 1e9);
             json.WriteEndObject();
         }
 

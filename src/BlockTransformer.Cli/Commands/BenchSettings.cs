@@ -13,12 +13,13 @@ internal sealed record BenchSetting(string Name, int PromptLength, int GenLength
     public bool SameLengths(BenchSetting other) => PromptLength == other.PromptLength && GenLength == other.GenLength;
 }
 
-/// <summary>One measured (model, setting, batch) point.</summary>
+/// <summary>One measured (model, setting, batch) point: the median of <paramref name="Runs"/> timed runs (fewer than --repeat when interrupted).</summary>
 internal sealed record BenchResult(
     string Model,
     string Device,
     BenchSetting Setting,
     int Batch,
+    int Runs,
     double TokensPerSecond,
     double PrefillSeconds,
     double DecodeSeconds,
