@@ -140,6 +140,41 @@ public class LoaderTests
         }
     }
 
+    /// <summary>
+    /// A tensor of more than one parallel chunk (2^20 values) against its stream drawn serially, as the
+    /// class documents it: value i = N(0,1)/√fan_in from the i-th Gaussian; in memory and in a file.
+    /// </summary>
+    [Fact]
+    public void RandomTensorOfSeveralChunksEqualsItsStreamDrawnSerially()
+    {
+        var spec = new TensorSpec("gpt_neox.layers.0.mlp.dense_4h_to_h.weight", [1100, 1000]);
+        var random = RandomWeights.Stream(spec, 5);
+        var expected = new float[spec.ElementCount];
+        for (var i = 0; i < expected.Length; i++)
+        {
+            expected[i] = (float)(random.NextGaussian() / Math.Sqrt(1000));
+        }
+
+        Assert.Equal(expected, RandomWeights.Values(spec, 5, TensorDType.F32));
+        var weights = RandomWeights.Create([spec], 5, TensorDType.F32);
+        using var buffer = weights.Take(spec.Name);
+        Assert.Equal(expected, buffer.Span.ToArray());
+    }
+
+    [Fact]
+    public void SplitMix64SkipIsDrawingThatMany()
+    {
+        var drawn = new SplitMix64(42);
+        for (var i = 0; i < 1000; i++)
+        {
+            drawn.Next();
+        }
+
+        var skipped = new SplitMix64(42).Skip(1000);
+        Assert.Equal(drawn.Next(), skipped.Next());
+        Assert.Equal(drawn.Next(), skipped.Next());
+    }
+
     [Fact]
     public void WriterRefusesValuesThatDoNotMatchTheHeader()
     {

@@ -11,23 +11,35 @@ namespace BlockTransformer.Runtime;
 /// </summary>
 public static class RandomWeights
 {
+    /// <summary>Values per unit of parallel work: a tensor larger than this is filled by several threads.</summary>
+    private const int ChunkValues = 1 << 20;
+
     public static float[] Values(TensorSpec spec, ulong seed, TensorDType dtype)
     {
         var values = new float[spec.ElementCount];
-        Fill(spec, seed, dtype, values);
+        Parallel.For(0, Chunks(spec), new ParallelOptions { MaxDegreeOfParallelism = Parallelism.MaxThreads }, chunk => FillChunk(spec, seed, dtype, values, chunk));
         return values;
     }
 
     /// <summary>
-    /// Every tensor's values in memory. Tensors have their own streams, so they fill in parallel with the
-    /// values a serial fill gives: largest first, one at a time per thread, which keeps the two cores busy
-    /// until the end (a 160M model's 8 s of Box–Muller on one core was most of `bt generate`'s start-up).
+    /// The stream tensor <paramref name="spec"/> draws from: value i is its i-th Gaussian, two outputs each.
+    /// SplitMix64 can start anywhere in it, so a tensor's chunks fill in parallel with the serial values.
+    /// </summary>
+    public static SplitMix64 Stream(TensorSpec spec, ulong seed) => new(seed ^ Fnv1a(spec.Name));
+
+    /// <summary>
+    /// Every tensor's values in memory, in chunks of <see cref="ChunkValues"/> on every core (largest tensors
+    /// first), with the values a serial fill gives: a 160M model's 8 s of Box–Muller on one core was most of
+    /// `bt generate`'s start-up, and chunks keep a many-core machine from waiting on its two largest tensors.
     /// </summary>
     public static WeightSet Create(IReadOnlyList<TensorSpec> tensors, ulong seed, TensorDType dtype)
     {
         var buffers = tensors.ToDictionary(t => t.Name, t => new AlignedBuffer(t.ElementCount), StringComparer.Ordinal);
-        var largestFirst = Partitioner.Create(tensors.OrderByDescending(t => t.ElementCount), EnumerablePartitionerOptions.NoBuffering);
-        Parallel.ForEach(largestFirst, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.MaxThreads }, spec => Fill(spec, seed, dtype, buffers[spec.Name].Span));
+        var chunks = tensors.OrderByDescending(t => t.ElementCount).SelectMany(t => Enumerable.Range(0, Chunks(t)).Select(chunk => (Spec: t, Chunk: chunk)));
+        Parallel.ForEach(
+            Partitioner.Create(chunks, EnumerablePartitionerOptions.NoBuffering),
+            new ParallelOptions { MaxDegreeOfParallelism = Parallelism.MaxThreads },
+            work => FillChunk(work.Spec, seed, dtype, buffers[work.Spec.Name].Span, work.Chunk));
         return new WeightSet(buffers);
     }
 
@@ -54,15 +66,20 @@ public static class RandomWeights
         }
     }
 
-    private static void Fill(TensorSpec spec, ulong seed, TensorDType dtype, Span<float> values)
+    private static int Chunks(TensorSpec spec) => (int)((spec.ElementCount + ChunkValues - 1) / ChunkValues);
+
+    /// <summary>Values [chunk·ChunkValues, …) of a tensor, into the same positions of <paramref name="values"/>.</summary>
+    private static void FillChunk(TensorSpec spec, ulong seed, TensorDType dtype, Span<float> values, int chunk)
     {
-        var random = new SplitMix64(seed ^ Fnv1a(spec.Name));
+        var start = (long)chunk * ChunkValues;
+        var end = Math.Min(spec.ElementCount, start + ChunkValues);
+        var random = Stream(spec, seed).Skip(2 * (ulong)start);
         var isNormWeight = spec.Name.EndsWith("norm.weight", StringComparison.Ordinal);
         var scale = spec.Shape.Length == 1 ? 0.1 : 1.0 / Math.Sqrt(spec.ElementCount / spec.Shape[0]);
-        for (var i = 0; i < values.Length; i++)
+        for (var i = start; i < end; i++)
         {
             var value = (isNormWeight ? 1.0 : 0.0) + (scale * random.NextGaussian());
-            values[i] = TensorDTypes.Round((float)value, dtype);
+            values[(int)i] = TensorDTypes.Round((float)value, dtype);
         }
     }
 
@@ -83,11 +100,17 @@ public struct SplitMix64
 {
     private ulong state;
 
+    /// <summary>The step the state takes per output (the golden ratio in 64 bits).</summary>
+    private const ulong Gamma = 0x9E3779B97F4A7C15UL;
+
     public SplitMix64(ulong seed) => state = seed;
+
+    /// <summary>This generator as it will be after <paramref name="outputs"/> more calls to <see cref="Next"/> (the state is a counter).</summary>
+    public readonly SplitMix64 Skip(ulong outputs) => new(unchecked(state + (outputs * Gamma)));
 
     public ulong Next()
     {
-        var z = state += 0x9E3779B97F4A7C15UL;
+        var z = state += Gamma;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
