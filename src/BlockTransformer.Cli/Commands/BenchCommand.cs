@@ -275,8 +275,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
     /// <summary>A generate call made for its peak memory only: cancelled once sequence 0 has <paramref name="stopAfter"/> tokens (null: run to the end).</summary>
     private void RunForMemory(ILanguageModel model, BenchSetting setting, int batch, ulong promptSeed, string what, int? stopAfter)
     {
-        var tokens = Math.Min(setting.GenLength, stopAfter ?? setting.GenLength);
-        progress.StartRun(what, tokens);
+        progress.StartRun(what, Math.Min(setting.GenLength, stopAfter ?? setting.GenLength));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
         var seen = 0;
         var show = progress.Callback;
@@ -285,7 +284,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             backend.Generator(model, copyLogits: false).Generate(Prompts(model, setting, batch, promptSeed), Options(setting), (sequence, token, logits) =>
             {
                 show?.Invoke(sequence, token, logits);
-                if (sequence == 0 && ++seen == tokens)
+                if (sequence == 0 && ++seen == stopAfter)
                 {
                     stop.Cancel();
                 }

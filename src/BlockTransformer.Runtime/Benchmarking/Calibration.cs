@@ -31,11 +31,8 @@ public static unsafe class Calibration
             return $"{RuntimeInformation.ProcessArchitecture} CPU, {Environment.ProcessorCount} cores";
         }
 
-        var vendor = new byte[12];
         var (_, b, c, d) = X86Base.CpuId(0, 0);
-        BitConverter.TryWriteBytes(vendor.AsSpan(0), b);
-        BitConverter.TryWriteBytes(vendor.AsSpan(4), d);
-        BitConverter.TryWriteBytes(vendor.AsSpan(8), c);
+        var vendor = Ascii(b, d, c);
 
         // CPUID leaf 1: family 0xF adds the extended family; families 6 and 0xF put the extended model on top.
         var signature = X86Base.CpuId(1, 0).Eax;
@@ -51,22 +48,16 @@ public static unsafe class Calibration
             model |= ((signature >> 16) & 0xF) << 4;
         }
 
-        var brand = new byte[48];
-        if ((uint)X86Base.CpuId(unchecked((int)0x80000000), 0).Eax >= 0x80000004)
-        {
-            for (var leaf = 0; leaf < 3; leaf++)
-            {
-                var (ea, eb, ec, ed) = X86Base.CpuId(unchecked((int)0x80000002) + leaf, 0);
-                foreach (var (value, at) in new[] { (ea, 0), (eb, 4), (ec, 8), (ed, 12) })
-                {
-                    BitConverter.TryWriteBytes(brand.AsSpan((leaf * 16) + at), value);
-                }
-            }
-        }
-
-        var name = System.Text.Encoding.ASCII.GetString(brand).TrimEnd('\0').Trim();
-        return $"{System.Text.Encoding.ASCII.GetString(vendor)} family {family} model {model}{(name.Length > 0 ? $" ({name})" : string.Empty)}";
+        // The brand string: 48 characters in leaves 0x80000002..4, when the CPU has them.
+        var name = (uint)X86Base.CpuId(unchecked((int)0x80000000), 0).Eax >= 0x80000004
+            ? string.Concat(Enumerable.Range(0, 3).Select(leaf => X86Base.CpuId(unchecked((int)0x80000002) + leaf, 0)).Select(r => Ascii(r.Eax, r.Ebx, r.Ecx, r.Edx))).TrimEnd('\0').Trim()
+            : string.Empty;
+        return $"{vendor} family {family} model {model}{(name.Length > 0 ? $" ({name})" : string.Empty)}";
     }
+
+    /// <summary>CPUID registers as the ASCII text they hold, four characters each, lowest byte first.</summary>
+    private static string Ascii(params int[] registers) =>
+        System.Text.Encoding.ASCII.GetString(registers.SelectMany(BitConverter.GetBytes).ToArray());
 
     public static MachinePeaks Measure()
     {
