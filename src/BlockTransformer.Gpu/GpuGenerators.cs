@@ -37,7 +37,7 @@ public abstract class GpuTextGenerator : TextGenerator
     {
         var batch = state.BatchSize;
         var vocab = GpuModel.Info.VocabSize;
-        GpuModel.LmHead(finalHidden, batch, buffers.Logits.View);
+        GpuModel.LmHead(finalHidden, batch, buffers.Logits.View, buffers.Scratch);
         GpuModel.Sample(buffers.Logits.View, batch, sampling, buffers.Tokens.View, buffers.Scratch);
         buffers.Tokens.View.SubView(0, batch).CopyToCPU(buffers.HostTokens.AsSpan(0, batch));
         if (copyLogits)
@@ -168,7 +168,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
             var count = Math.Min(maxNew - produced, lb);
 
             // §3.1: prefix = Expand(ctx); the token decoder's first call has R rows, its last row predicts x_1.
-            model.Expand(contexts.View, batch, hidden);
+            model.Expand(contexts.View, batch, hidden, buffers.Scratch);
             rows.Clear();
             for (var b = 0; b < batch; b++)
             {

@@ -13,6 +13,12 @@ public abstract class GpuModel : ILanguageModel
     /// <summary>Rows of a linear kernel per thread: activation buffers are padded to a multiple of it.</summary>
     public const int RowTile = 8;
 
+    /// <summary>Fewest inputs a linear kernel's thread sums before its partial result is added to the others'.</summary>
+    public const int MinInputSlice = 32;
+
+    /// <summary>Threads a linear kernel aims for when it splits its inputs: enough to hide memory latency on a large GPU.</summary>
+    public const int TargetLinearThreads = 1 << 16;
+
     /// <summary>Most candidates on-device top-k sampling keeps per row.</summary>
     public const int MaxTopK = 64;
 
@@ -32,8 +38,25 @@ public abstract class GpuModel : ILanguageModel
 
     public static int PaddedRows(int rows) => (rows + RowTile - 1) / RowTile * RowTile;
 
+    /// <summary>
+    /// Slices of the inputs a linear layer is split into for <paramref name="tiles"/> tiles of rows: 1 for
+    /// large batches; for few rows, doubled while slices keep <see cref="MinInputSlice"/> inputs and the threads
+    /// (output, tile, slice) stay under <see cref="TargetLinearThreads"/>. At batch 1 one thread per output
+    /// walking all inputs is a chain of memory latencies; slices shorten it and multiply the threads in flight.
+    /// </summary>
+    public static int InputSplits(int tiles, int outputs, int inputs)
+    {
+        var splits = 1;
+        while (2 * splits * MinInputSlice <= inputs && (long)tiles * outputs * splits < TargetLinearThreads)
+        {
+            splits *= 2;
+        }
+
+        return splits;
+    }
+
     /// <summary>logits[r] = embed_out · hidden[r] on the device, for <paramref name="rows"/> rows.</summary>
-    public abstract void LmHead(ArrayView<float> hidden, int rows, ArrayView<float> logits);
+    public abstract void LmHead(ArrayView<float> hidden, int rows, ArrayView<float> logits, GpuScratch scratch);
 
     /// <summary>Chooses one token per row from <paramref name="logits"/> into <paramref name="tokens"/>, on the device.</summary>
     public abstract void Sample(ArrayView<float> logits, int rows, DeviceSampling sampling, ArrayView<int> tokens, GpuScratch scratch);
@@ -50,8 +73,9 @@ public abstract class GpuModel : ILanguageModel
         Lookup.CheckRows(logits.Length, rows, Info.VocabSize, nameof(logits));
         using var input = Device.Allocate<float>((long)PaddedRows(rows) * width, "LM head input");
         using var output = Device.Allocate<float>((long)rows * Info.VocabSize, "logits");
+        using var scratch = new GpuScratch(Device);
         input.View.SubView(0, hidden.Length).CopyFromCPU(hidden);
-        LmHead(input.View, rows, output.View);
+        LmHead(input.View, rows, output.View, scratch);
         output.View.CopyToCPU(logits);
     }
 
@@ -122,7 +146,7 @@ public abstract class GpuBlockModel(GpuDevice device, ModelInfo info) : GpuModel
     public abstract void BlockDecoder(ArrayView<float> hidden, DeviceRows rows, GpuKvCache cache, GpuScratch scratch);
 
     /// <summary>Expansion: p = W_exp·ctx + b_exp, R prefix rows per context row.</summary>
-    public abstract void Expand(ArrayView<float> context, int rows, ArrayView<float> prefix);
+    public abstract void Expand(ArrayView<float> context, int rows, ArrayView<float> prefix, GpuScratch scratch);
 
     public abstract void TokenEmbed(ArrayView<int> tokens, int rows, ArrayView<float> output);
 

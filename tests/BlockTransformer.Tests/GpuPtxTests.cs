@@ -31,19 +31,30 @@ public sealed class GpuPtxTests
     public void EveryKernelCompilesToPtx(string typeName)
     {
         var type = Type.GetType(typeName, throwOnError: true)!;
+        // Kernels are the static void methods taking an index first (implicitly grouped) or a view first
+        // (explicitly grouped, one warp per group); helpers return values, launchers are instance methods.
         var kernels = type.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
-            .Where(m => m.GetParameters() is [var first, ..] && first.ParameterType.Name is nameof(Index1D) or nameof(Index2D) or nameof(Index3D))
+            .Where(m => m.ReturnType == typeof(void) && m.GetParameters() is [var first, ..] && (IsIndex(first.ParameterType) || first.ParameterType.Name.StartsWith("ArrayView", StringComparison.Ordinal)))
             .ToList();
         Assert.NotEmpty(kernels);
 
         using var context = Context.Create(builder => builder.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null!); // NVVM is optional (documented), the signature is not annotated
+        var shuffles = 0;
         foreach (var kernel in kernels)
         {
-            var entry = EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
+            var entry = IsIndex(kernel.GetParameters()[0].ParameterType)
+                ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel)
+                : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
             var compiled = (PTXCompiledKernel)backend.Compile(entry, default(KernelSpecialization));
             Assert.Contains(".target sm_", compiled.PTXAssembly);
             Assert.Contains($".entry Kernel_{kernel.Name}(", compiled.PTXAssembly);
+            shuffles += compiled.PTXAssembly.Contains("shfl.sync", StringComparison.Ordinal) ? 1 : 0;
         }
+
+        // A model's LayerNorm and long attention are warp kernels: their sums must be warp shuffles in the PTX.
+        Assert.True(type == typeof(GpuModel) || shuffles >= 2, $"{shuffles} kernels of {type.Name} use warp shuffles");
     }
+
+    private static bool IsIndex(Type type) => type.Name is nameof(Index1D) or nameof(Index2D) or nameof(Index3D);
 }

@@ -51,7 +51,7 @@ internal static class GpuEmitter
             w.Line($"/// <summary>{spec.TypeName} on an ILGPU device (CUDA or the CPU simulator): same steps, every size a constant of {spec.TypeName}.</summary>");
             using (w.Block($"public sealed class Gpu : {(isBlock ? "GpuBlockModel" : "GpuVanillaModel")}"))
             {
-                w.Line("private const int ScratchAttnIn = 0, ScratchMlpIn = 1, ScratchQkv = 2, ScratchAttn = 3, ScratchFeedForward = 4, ScratchPartial = 5, ScratchCandidates = 6;");
+                w.Line("private const int ScratchAttnIn = 0, ScratchMlpIn = 1, ScratchQkv = 2, ScratchAttn = 3, ScratchFeedForward = 4, ScratchPartial = 5, ScratchCandidates = 6, ScratchLinear = 7;");
                 w.Line($"/// <summary>Sampling threads per row, each scanning {GpuKernelEmitter.SampleChunk} logits.</summary>");
                 w.Line($"private const int SampleChunks = {(spec.VocabSize + GpuKernelEmitter.SampleChunk - 1) / GpuKernelEmitter.SampleChunk};");
                 w.Line();
@@ -93,6 +93,7 @@ internal static class GpuEmitter
                 w.Line("/// <summary>Rows of a linear kernel's grid: one thread per RowTile rows.</summary>");
                 w.Line($"private static int Tiles(int rows) => (rows + {GpuKernelEmitter.Tile} - 1) / {GpuKernelEmitter.Tile};");
                 w.Append(body);
+                kernels.EmitLinearLaunchers(w);
                 EmitHelpers(w);
                 kernels.EmitKernels(w);
             }
@@ -120,8 +121,8 @@ internal static class GpuEmitter
             w.Line($"    {tokenLookup}(new Index2D(TokenHidden, rows), tokens, {embedIn}, output);");
             w.Line();
             w.Line("/// <summary>Expansion: p = W_exp·ctx + b_exp; row b of the output is R = PrefixLength prefix rows of TokenHidden.</summary>");
-            w.Line("public override void Expand(ArrayView<float> context, int rows, ArrayView<float> prefix) =>");
-            w.Line($"    {expand}(new Index2D(PrefixLength * TokenHidden, Tiles(rows)), context, expansionWeight, expansionBias, prefix, rows);");
+            w.Line("public override void Expand(ArrayView<float> context, int rows, ArrayView<float> prefix, GpuScratch scratch) =>");
+            w.Line($"    {expand}(context, expansionWeight, expansionBias, prefix, rows, scratch);");
         }
         else
         {
@@ -134,8 +135,8 @@ internal static class GpuEmitter
         var lmHead = kernels.Linear(spec.VocabSize, d, "NoBias");
         w.Line();
         w.Line("/// <summary>LM head: logits = embed_out · h (no bias).</summary>");
-        w.Line("public override void LmHead(ArrayView<float> hidden, int rows, ArrayView<float> logits) =>");
-        w.Line($"    {lmHead}(new Index2D(VocabSize, Tiles(rows)), hidden, {WeightTable.EmbedOut(spec)}, logits, rows);");
+        w.Line("public override void LmHead(ArrayView<float> hidden, int rows, ArrayView<float> logits, GpuScratch scratch) =>");
+        w.Line($"    {lmHead}(hidden, {WeightTable.EmbedOut(spec)}, logits, rows, scratch);");
 
         var candidates = kernels.TopKCandidates(spec.VocabSize);
         var choose = kernels.SampleFromCandidates();
@@ -165,7 +166,7 @@ internal static class GpuEmitter
                 w.Line($"{p}Layer{i}(hidden, rows, cache, scratch);");
             }
 
-            w.Line($"{norm}(rows.Count, hidden, {part.FinalNormWeight}, {part.FinalNormBias}, hidden, {p}LayerNormEps); // final_layer_norm");
+            w.Line($"{norm}(Warps(rows.Count), hidden, {part.FinalNormWeight}, {part.FinalNormBias}, hidden, {p}LayerNormEps); // final_layer_norm");
         }
 
         var qkv = kernels.Linear(s.QkvWidth, s.Hidden, string.Empty);
@@ -188,22 +189,22 @@ internal static class GpuEmitter
                 w.Line($"var qkv = scratch.Get(ScratchQkv, (long)padded * {p}QkvWidth);");
                 w.Line($"var attn = scratch.Get(ScratchAttn, (long)padded * {p}Hidden);");
                 w.Line($"var ff = scratch.Get(ScratchFeedForward, (long)padded * {p}Intermediate);");
-                w.Line($"{norm}(n, x, {F("InputNormWeight")}, {F("InputNormBias")}, attnIn, {p}LayerNormEps); // a = LN1(x)");
+                w.Line($"{norm}(Warps(n), x, {F("InputNormWeight")}, {F("InputNormBias")}, attnIn, {p}LayerNormEps); // a = LN1(x)");
                 if (s.ParallelResidual)
                 {
-                    w.Line($"{norm}(n, x, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x), same x");
+                    w.Line($"{norm}(Warps(n), x, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x), same x");
                 }
 
-                w.Line($"{qkv}(new Index2D({p}QkvWidth, Tiles(n)), attnIn, {F("QkvWeight")}, {F("QkvBias")}, qkv, n); // fused q|k|v per K/V head group");
+                w.Line($"{qkv}(attnIn, {F("QkvWeight")}, {F("QkvBias")}, qkv, n, scratch); // fused q|k|v per K/V head group");
                 w.Line($"{p}Attention(qkv, rows, cache, {layer}, attn, scratch); // RoPE, cache K/V, softmax(q·Kᵀ/√d_h)·V");
-                w.Line($"{dense}(new Index2D({p}Hidden, Tiles(n)), attn, {F("DenseWeight")}, {F("DenseBias")}, x, n); // x += dense(attn)");
+                w.Line($"{dense}(attn, {F("DenseWeight")}, {F("DenseBias")}, x, n, scratch); // x += dense(attn)");
                 if (!s.ParallelResidual)
                 {
-                    w.Line($"{norm}(n, x, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x + attn)");
+                    w.Line($"{norm}(Warps(n), x, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x + attn)");
                 }
 
-                w.Line($"{up}(new Index2D({p}Intermediate, Tiles(n)), mlpIn, {F("UpWeight")}, {F("UpBias")}, ff, n); // gelu(dense_h_to_4h(m))");
-                w.Line($"{down}(new Index2D({p}Hidden, Tiles(n)), ff, {F("DownWeight")}, {F("DownBias")}, x, n); // x += dense_4h_to_h(…)");
+                w.Line($"{up}(mlpIn, {F("UpWeight")}, {F("UpBias")}, ff, n, scratch); // gelu(dense_h_to_4h(m))");
+                w.Line($"{down}(ff, {F("DownWeight")}, {F("DownBias")}, x, n, scratch); // x += dense_4h_to_h(…)");
             }
         }
 
@@ -224,7 +225,7 @@ internal static class GpuEmitter
                 var combine = kernels.AttentionCombine(part);
                 w.Line($"var chunks = (rows.MaxSlot / {GpuKernelEmitter.AttentionChunk}) + 1;");
                 w.Line($"var partial = scratch.Get(ScratchPartial, (long)rows.Count * {p}Heads * chunks * ({p}HeadDim + 2));");
-                w.Line($"{chunked}(new Index3D({p}Heads, chunks, rows.Count), qkv, cache.Keys, cache.Values, rows.Sequences, rows.Slots, partial, cache.LayerOffset(layer), cache.Capacity, chunks);");
+                w.Line($"{chunked}(Warps(new Index3D({p}Heads, chunks, rows.Count)), qkv, cache.Keys, cache.Values, rows.Sequences, rows.Slots, partial, cache.LayerOffset(layer), cache.Capacity, chunks);");
                 w.Line($"{combine}(new Index3D({p}HeadDim, {p}Heads, rows.Count), partial, rows.Slots, output, chunks);");
             }
         }
@@ -232,6 +233,23 @@ internal static class GpuEmitter
 
     private static void EmitHelpers(SourceWriter w)
     {
+        w.Line();
+        w.Line("/// <summary>Launch shape of a warp-per-item kernel: one group of one warp per item.</summary>");
+        w.Line($"private static KernelConfig Warps(int items) => new(items, {GpuKernelEmitter.WarpSize});");
+        w.Line();
+        w.Line($"private static KernelConfig Warps(Index3D items) => new(items, new Index3D({GpuKernelEmitter.WarpSize}, 1, 1));");
+        w.Line();
+        w.Line("/// <summary>The sum of <paramref name=\"value\"/> over the 32 lanes of the warp, in every lane (butterfly of shuffles).</summary>");
+        using (w.Block("private static float WarpSum(float value)"))
+        {
+            using (w.Block($"for (var mask = {GpuKernelEmitter.WarpSize / 2}; mask > 0; mask >>= 1)"))
+            {
+                w.Line("value += Warp.ShuffleXor(value, mask);");
+            }
+
+            w.Line("return value;");
+        }
+
         w.Line();
         w.Line("/// <summary>Exact GELU, x/2·(1 + erf(x/√2)), with the CPU's Abramowitz–Stegun erf (Runtime.Gelu).</summary>");
         using (w.Block("private static float Gelu(float x)"))

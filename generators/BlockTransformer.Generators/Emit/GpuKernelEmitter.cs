@@ -8,79 +8,105 @@ namespace BlockTransformer.Generators.Emit;
 
 /// <summary>
 /// Emits ILGPU kernels on request, once per distinct shape, every size a literal or a model constant.
-/// All kernels are implicitly grouped (one thread per output element or row): ILGPU picks the group
-/// size, and the same code runs on CUDA and on the CPU simulator without shared memory or warp shuffles.
+/// Most kernels are implicitly grouped (one thread per output element or row; ILGPU picks the group size).
+/// Those whose work is a reduction along a row (LayerNorm, long attention) run one warp per row or chunk
+/// instead, lanes summing with shuffles: a single thread walking a row is a chain of dependent memory
+/// latencies, which at batch 1 is the whole step. Warps are 32 wide on CUDA and on the simulator.
 /// A request returns the name of the launcher field; <see cref="EmitFields"/>, <see cref="EmitLoads"/> and
 /// <see cref="EmitKernels"/> write the fields, their loading and the kernel methods.
 /// </summary>
 internal sealed class GpuKernelEmitter
 {
-    /// <summary>Cache slots one long-attention thread covers before its partial result is merged.</summary>
-    public const int AttentionChunk = 64;
+    /// <summary>Cache slots one long-attention warp covers before its partial result is merged.</summary>
+    public const int AttentionChunk = 32;
 
     /// <summary>Logits one sampling thread scans for its top-k candidates.</summary>
-    public const int SampleChunk = 1024;
+    public const int SampleChunk = 256;
+
+    /// <summary>Lanes of a warp (CUDA's, and the simulator's as GpuDevice configures it).</summary>
+    public const int WarpSize = 32;
 
     /// <summary>Rows per linear-kernel thread; equals GpuModel.RowTile, to which device buffers are padded.</summary>
     public const int Tile = 8;
 
     private readonly List<Kernel> kernels = new();
 
-    private sealed record Kernel(string Name, string Index, string[] Parameters, Action<SourceWriter> Body, string Summary)
+    private readonly List<LinearLauncher> linearLaunchers = new();
+
+    /// <summary>A kernel; <paramref name="Index"/> null means explicitly grouped, launched with a KernelConfig of one warp per group.</summary>
+    private sealed record Kernel(string Name, string? Index, string[] Parameters, Action<SourceWriter> Body, string Summary)
     {
         public string Field => char.ToLowerInvariant(Name[0]) + Name.Substring(1);
 
-        public string Types => string.Join(", ", new[] { Index }.Concat(Parameters.Select(p => p.Substring(0, p.LastIndexOf(' ')))));
+        public string Types => string.Join(", ", new[] { Index ?? "KernelConfig" }.Concat(Parameters.Select(p => p.Substring(0, p.LastIndexOf(' ')))));
+
+        public string Signature => string.Join(", ", (Index is null ? Array.Empty<string>() : new[] { $"{Index} index" }).Concat(Parameters));
     }
 
-    /// <summary>LayerNorm over rows of <paramref name="width"/>: one thread per row, two passes (mean, variance).</summary>
+    /// <summary>The host method of one linear layer shape and epilogue: its two kernels' fields.</summary>
+    private sealed record LinearLauncher(string Name, int Outputs, int Inputs, string Epilogue, string Partial, string Sum);
+
+    /// <summary>LayerNorm over rows of <paramref name="width"/>: one warp per row, lane i takes elements i, i + 32, ….</summary>
     public string LayerNorm(int width) => Request(
         $"LayerNorm{width}",
-        "Index1D",
+        null,
         new[] { "ArrayView<float> x", "ArrayView<float> weight", "ArrayView<float> bias", "ArrayView<float> y", "float eps" },
-        $"y = (x - mean) / √(var + eps) · weight + bias over rows of {width}; one thread per row.",
+        $"y = (x - mean) / √(var + eps) · weight + bias over rows of {width}; one warp per row (launch with Warps(rows)).",
         w =>
         {
-            w.Line($"long start = (long)index.X * {width};");
+            w.Line($"long start = (long)Grid.IdxX * {width};");
+            w.Line("var lane = Group.IdxX;");
             w.Line("float mean = 0f;");
-            Loop(w, width, "mean += x[start + i];");
-            w.Line($"mean *= 1f / {width};");
+            LaneLoop(w, width, "mean += x[start + i];");
+            w.Line($"mean = WarpSum(mean) * (1f / {width});");
             w.Line("float variance = 0f;");
-            using (w.Block($"for (var i = 0; i < {width}; i++)"))
+            using (w.Block($"for (var i = lane; i < {width}; i += {WarpSize})"))
             {
                 w.Line("var centered = x[start + i] - mean;");
                 w.Line("variance += centered * centered;");
             }
 
-            w.Line($"var scale = XMath.Rsqrt((variance * (1f / {width})) + eps);");
-            Loop(w, width, "y[start + i] = ((x[start + i] - mean) * scale * weight[i]) + bias[i];");
+            w.Line($"var scale = XMath.Rsqrt((WarpSum(variance) * (1f / {width})) + eps);");
+            w.Line("// Each lane rewrites only the elements it read, after both sums: y may be x.");
+            LaneLoop(w, width, "y[start + i] = ((x[start + i] - mean) * scale * weight[i]) + bias[i];");
         });
 
     /// <summary>
-    /// y[r, o] = Σ_i x[r, i]·W[i, o] (+ b[o]) with W uploaded transposed [in, out]. Thread (o, tile) keeps
-    /// RowTile rows in registers, so each weight is read once per RowTile rows and a warp reads 32
-    /// consecutive outputs of one input row (coalesced). Epilogue: "" store, "Gelu" store gelu(·),
-    /// "Add" accumulate into y (residual), "NoBias" store without bias (LM head).
+    /// y[r, o] = Σ_i x[r, i]·W[i, o] (+ b[o]) with W uploaded transposed [in, out]: two kernels and the host
+    /// method that launches them, whose name is returned (<see cref="EmitLinearLaunchers"/> writes it).
+    /// Epilogue: "" store, "Gelu" store gelu(·), "Add" accumulate into y (residual), "NoBias" store without bias (LM head).
     /// </summary>
     public string Linear(int outputs, int inputs, string epilogue)
     {
-        var hasBias = epilogue != "NoBias";
-        var parameters = hasBias
-            ? new[] { "ArrayView<float> x", "ArrayView<float> w", "ArrayView<float> b", "ArrayView<float> y", "int rows" }
-            : new[] { "ArrayView<float> x", "ArrayView<float> w", "ArrayView<float> y", "int rows" };
-        var summary = epilogue switch
+        var name = $"Linear{outputs}In{inputs}{epilogue}";
+        if (!linearLaunchers.Any(l => l.Name == name))
         {
-            "Gelu" => $"y = gelu(x·W + b) for W [{inputs} in, {outputs} out]",
-            "Add" => $"y += x·W + b (residual) for W [{inputs} in, {outputs} out]",
-            "NoBias" => $"y = x·W for W [{inputs} in, {outputs} out]",
-            _ => $"y = x·W + b for W [{inputs} in, {outputs} out]",
-        };
-        return Request($"Linear{outputs}In{inputs}{epilogue}", "Index2D", parameters, summary + $"; thread (output, tile of {Tile} rows).", w =>
+            linearLaunchers.Add(new LinearLauncher(name, outputs, inputs, epilogue, LinearPartial(outputs, inputs), LinearSum(outputs, epilogue)));
+        }
+
+        return name;
+    }
+
+    /// <summary>
+    /// Thread (output, tile, split) keeps RowTile rows in registers over one slice of the inputs, so each
+    /// weight is read once per RowTile rows and a warp reads 32 consecutive outputs of one input row
+    /// (coalesced). The inputs are split only when rows are few (GpuModel.InputSplits): then (output, tile)
+    /// threads alone are too few to hide the latency of a loop over every input.
+    /// </summary>
+    private string LinearPartial(int outputs, int inputs) => Request(
+        $"LinearPartial{outputs}In{inputs}",
+        "Index3D",
+        new[] { "ArrayView<float> x", "ArrayView<float> w", "ArrayView<float> partial", "int splits", "int paddedRows" },
+        $"partial[split, r, o] = Σ_(i in slice split) x[r, i]·W[i, o] for W [{inputs} in, {outputs} out]; thread (output, tile of {Tile} rows, split).",
+        w =>
         {
             w.Line("var o = index.X;");
             w.Line($"long r0 = (long)index.Y * {Tile};");
+            w.Line($"var slice = ({inputs} + splits - 1) / splits;");
+            w.Line("var first = index.Z * slice;");
+            w.Line($"var end = XMath.Min({inputs}, first + slice);");
             w.Line(string.Join(" ", Enumerable.Range(0, Tile).Select(r => $"float a{r} = 0f;")));
-            using (w.Block($"for (var i = 0; i < {inputs}; i++)"))
+            using (w.Block("for (var i = first; i < end; i++)"))
             {
                 w.Line($"var weight = w[((long)i * {outputs}) + o];");
                 for (var r = 0; r < Tile; r++)
@@ -89,25 +115,44 @@ internal sealed class GpuKernelEmitter
                 }
             }
 
-            if (hasBias)
-            {
-                w.Line("var bias = b[o];");
-            }
-
+            w.Line($"long at = ((((long)index.Z * paddedRows) + r0) * {outputs}) + o;");
             for (var r = 0; r < Tile; r++)
             {
-                var value = hasBias ? $"a{r} + bias" : $"a{r}";
-                var store = epilogue switch
-                {
-                    "Gelu" => $"y[((r0 + {r}) * {outputs}) + o] = Gelu({value});",
-                    "Add" => $"y[((r0 + {r}) * {outputs}) + o] += {value};",
-                    _ => $"y[((r0 + {r}) * {outputs}) + o] = {value};",
-                };
-                using (w.Block($"if (r0 + {r} < rows)"))
-                {
-                    w.Line(store);
-                }
+                w.Line($"partial[at + {r * outputs}] = a{r};");
             }
+        });
+
+    /// <summary>Thread (output, row) adds the input slices in order, then bias and epilogue.</summary>
+    private string LinearSum(int outputs, string epilogue)
+    {
+        var hasBias = epilogue != "NoBias";
+        var parameters = hasBias
+            ? new[] { "ArrayView<float> partial", "ArrayView<float> b", "ArrayView<float> y", "int splits", "int paddedRows" }
+            : new[] { "ArrayView<float> partial", "ArrayView<float> y", "int splits", "int paddedRows" };
+        var summary = epilogue switch
+        {
+            "Gelu" => $"y = gelu(Σ partial + b)",
+            "Add" => $"y += Σ partial + b (residual)",
+            "NoBias" => $"y = Σ partial",
+            _ => $"y = Σ partial + b",
+        };
+        return Request($"LinearSum{outputs}{epilogue}", "Index2D", parameters, summary + $" over the input slices, rows of {outputs}; thread (output, row).", w =>
+        {
+            w.Line("var o = index.X;");
+            w.Line("var row = index.Y;");
+            w.Line("var sum = 0f;");
+            using (w.Block("for (var s = 0; s < splits; s++)"))
+            {
+                w.Line($"sum += partial[((((long)s * paddedRows) + row) * {outputs}) + o];");
+            }
+
+            var value = hasBias ? "sum + b[o]" : "sum";
+            w.Line(epilogue switch
+            {
+                "Gelu" => $"y[((long)row * {outputs}) + o] = Gelu({value});",
+                "Add" => $"y[((long)row * {outputs}) + o] += {value};",
+                _ => $"y[((long)row * {outputs}) + o] = {value};",
+            });
         });
     }
 
@@ -173,54 +218,81 @@ internal sealed class GpuKernelEmitter
         });
 
     /// <summary>
-    /// Long attention (block decoder, vanilla decoder), flash-decoding style: thread (head, chunk, row)
-    /// runs an online softmax over its <see cref="AttentionChunk"/> cache slots and writes its accumulators,
-    /// max and sum; <see cref="AttentionCombine"/> merges the chunks. Chunks give the GPU parallelism
-    /// along the context, where batch × heads alone is too few threads.
+    /// Long attention (block decoder, vanilla decoder), flash-decoding style: one warp per (head, chunk, row)
+    /// runs an online softmax over its <see cref="AttentionChunk"/> cache slots, lane l holding dims l, l + 32, …
+    /// of q and of the accumulator (a score is a warp sum), and writes its accumulator, max and sum;
+    /// <see cref="AttentionCombine"/> merges the chunks. Chunks give the GPU parallelism along the context,
+    /// where batch × heads alone is too few warps.
     /// </summary>
     public string AttentionChunked(DecoderPart part) => Request(
         $"{part.Prefix}AttentionChunk",
-        "Index3D",
+        null,
         new[] { "ArrayView<float> qkv", "ArrayView<float> keys", "ArrayView<float> values", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<float> partial", "long layerOffset", "int capacity", "int chunks" },
-        $"{part.ForwardMethod}: softmax(q·Kᵀ/√d_h)·V over one chunk of {AttentionChunk} cache slots (online softmax); thread (head, chunk, row).",
+        $"{part.ForwardMethod}: softmax(q·Kᵀ/√d_h)·V over one chunk of {AttentionChunk} cache slots (online softmax); one warp per (head, chunk, row).",
         w =>
         {
             var p = part.Prefix;
-            w.Line("var head = index.X;");
-            w.Line("var chunk = index.Y;");
-            w.Line("var row = index.Z;");
+            var headDim = part.Spec.HeadDim;
+            var dims = Enumerable.Range(0, (headDim + WarpSize - 1) / WarpSize).ToArray();
+            string Dim(int j) => j == 0 ? "lane" : $"lane + {j * WarpSize}";
+            string Read(string view, string start, int j) => (j + 1) * WarpSize <= headDim
+                ? $"{view}[{start} + {Dim(j)}]"
+                : $"({Dim(j)} < {headDim} ? {view}[{start} + {Dim(j)}] : 0f)";
+            w.Line("var head = Grid.IdxX;");
+            w.Line("var chunk = Grid.IdxY;");
+            w.Line("var row = Grid.IdxZ;");
+            w.Line("var lane = Group.IdxX;");
             w.Line($"long output = ((((long)row * {p}Heads) + head) * chunks + chunk) * ({p}HeadDim + 2);");
             w.Line($"var first = chunk * {AttentionChunk};");
             w.Line($"var end = XMath.Min(slots[row] + 1, first + {AttentionChunk});");
             w.Line($"var group = head / {p}GroupSize;");
             w.Line($"long q = ((long)row * {p}QkvWidth) + (group * {p}GroupWidth) + ((head % {p}GroupSize) * {p}HeadDim);");
             w.Line($"long cache = layerOffset + ((long)sequences[row] * capacity * {p}KvDim) + (group * {p}HeadDim);");
-            w.Line($"var acc = LocalMemory.Allocate<float>({p}HeadDim);");
-            Loop(w, part.Spec.HeadDim, "acc[i] = 0f;");
+            foreach (var j in dims)
+            {
+                w.Line($"var q{j} = {Read("qkv", "q", j)};");
+                w.Line($"var acc{j} = 0f;");
+            }
+
             w.Line("var max = float.NegativeInfinity;");
             w.Line("var sum = 0f;");
             using (w.Block("for (var t = first; t < end; t++)"))
             {
                 w.Line($"long at = cache + ((long)t * {p}KvDim);");
-                w.Line("var score = 0f;");
-                Loop(w, part.Spec.HeadDim, "score += qkv[q + i] * keys[at + i];");
-                w.Line($"score *= {p}AttentionScale;");
-                using (w.Block("if (score > max)"))
+                w.Line("var dot = " + string.Join(" + ", dims.Select(j => $"(q{j} * {Read("keys", "at", j)})")) + ";");
+                w.Line($"var score = WarpSum(dot) * {p}AttentionScale;");
+                w.Line("var next = XMath.Max(max, score);");
+                w.Line("var rescale = XMath.Exp(max - next);");
+                w.Line("var weight = XMath.Exp(score - next);");
+                w.Line("sum = (sum * rescale) + weight;");
+                foreach (var j in dims)
                 {
-                    w.Line("var rescale = XMath.Exp(max - score);");
-                    w.Line("sum *= rescale;");
-                    Loop(w, part.Spec.HeadDim, "acc[i] *= rescale;");
-                    w.Line("max = score;");
+                    w.Line($"acc{j} = (acc{j} * rescale) + (weight * {Read("values", "at", j)});");
                 }
 
-                w.Line("var weight = XMath.Exp(score - max);");
-                w.Line("sum += weight;");
-                Loop(w, part.Spec.HeadDim, "acc[i] += weight * values[at + i];");
+                w.Line("max = next;");
             }
 
-            Loop(w, part.Spec.HeadDim, "partial[output + i] = acc[i];");
-            w.Line($"partial[output + {p}HeadDim] = max;");
-            w.Line($"partial[output + {p}HeadDim + 1] = sum;");
+            foreach (var j in dims)
+            {
+                if ((j + 1) * WarpSize <= headDim)
+                {
+                    w.Line($"partial[output + {Dim(j)}] = acc{j};");
+                }
+                else
+                {
+                    using (w.Block($"if ({Dim(j)} < {headDim})"))
+                    {
+                        w.Line($"partial[output + {Dim(j)}] = acc{j};");
+                    }
+                }
+            }
+
+            using (w.Block("if (lane == 0)"))
+            {
+                w.Line($"partial[output + {p}HeadDim] = max;");
+                w.Line($"partial[output + {p}HeadDim + 1] = sum;");
+            }
         });
 
     /// <summary>Merges the chunk partials of <see cref="AttentionChunked"/>: thread (dim, head, row).</summary>
@@ -409,7 +481,9 @@ internal sealed class GpuKernelEmitter
     {
         foreach (var kernel in kernels)
         {
-            w.Line($"{kernel.Field} = accelerator.LoadAutoGroupedStreamKernel<{kernel.Types}>({kernel.Name});");
+            w.Line(kernel.Index is null
+                ? $"{kernel.Field} = accelerator.LoadStreamKernel<{kernel.Types.Substring("KernelConfig, ".Length)}>({kernel.Name});"
+                : $"{kernel.Field} = accelerator.LoadAutoGroupedStreamKernel<{kernel.Types}>({kernel.Name});");
         }
     }
 
@@ -419,14 +493,35 @@ internal sealed class GpuKernelEmitter
         {
             w.Line();
             w.Line($"/// <summary>{kernel.Summary}</summary>");
-            using (w.Block($"private static void {kernel.Name}({kernel.Index} index, {string.Join(", ", kernel.Parameters)})"))
+            using (w.Block($"private static void {kernel.Name}({kernel.Signature})"))
             {
                 kernel.Body(w);
             }
         }
     }
 
-    private string Request(string name, string index, string[] parameters, string summary, Action<SourceWriter> body)
+    /// <summary>The host methods of <see cref="Linear"/>: split the inputs when rows are few, then the two launches.</summary>
+    public void EmitLinearLaunchers(SourceWriter w)
+    {
+        foreach (var linear in linearLaunchers)
+        {
+            var hasBias = linear.Epilogue != "NoBias";
+            var o = linear.Outputs;
+            w.Line();
+            w.Line($"/// <summary>{linear.Name}: partial products over input slices, then their sum{(hasBias ? " with bias" : string.Empty)}{(linear.Epilogue is "Gelu" or "Add" ? $" and {linear.Epilogue}" : string.Empty)}.</summary>");
+            using (w.Block($"private void {linear.Name}(ArrayView<float> x, ArrayView<float> w, {(hasBias ? "ArrayView<float> b, " : string.Empty)}ArrayView<float> y, int rows, GpuScratch scratch)"))
+            {
+                w.Line("var tiles = Tiles(rows);");
+                w.Line($"var splits = InputSplits(tiles, {o}, {linear.Inputs});");
+                w.Line("var paddedRows = tiles * RowTile;");
+                w.Line($"var partial = scratch.Get(ScratchLinear, (long)splits * paddedRows * {o});");
+                w.Line($"{linear.Partial}(new Index3D({o}, tiles, splits), x, w, partial, splits, paddedRows);");
+                w.Line($"{linear.Sum}(new Index2D({o}, rows), partial, {(hasBias ? "b, " : string.Empty)}y, splits, paddedRows);");
+            }
+        }
+    }
+
+    private string Request(string name, string? index, string[] parameters, string summary, Action<SourceWriter> body)
     {
         var kernel = kernels.FirstOrDefault(k => k.Name == name);
         if (kernel is null)
@@ -441,6 +536,15 @@ internal sealed class GpuKernelEmitter
     private static void Loop(SourceWriter w, int length, string statement)
     {
         using (w.Block($"for (var i = 0; i < {length}; i++)"))
+        {
+            w.Line(statement);
+        }
+    }
+
+    /// <summary>A loop of one warp lane over a row: elements lane, lane + 32, ….</summary>
+    private static void LaneLoop(SourceWriter w, int length, string statement)
+    {
+        using (w.Block($"for (var i = lane; i < {length}; i += {WarpSize})"))
         {
             w.Line(statement);
         }
