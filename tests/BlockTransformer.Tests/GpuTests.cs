@@ -19,6 +19,7 @@ public sealed class GpuTests(GpuSimulator simulator)
     [InlineData("tiny_block_gqa", TokenPositions.Training)]
     [InlineData("tiny_vanilla", TokenPositions.Training)]
     [InlineData("tiny_vanilla_mqa", TokenPositions.Training)]
+    [InlineData("tiny_vanilla_vocab", TokenPositions.Training)] // 20 sampling chunks merged by 20 lanes; LM head inputs split 16 ways
     public void GpuModelMatchesCpuModelOnRaggedBatch(string name, TokenPositions positions)
     {
         var options = new GenerationOptions { MaxNewTokens = 7, StopAtEos = false, TokenPositions = positions };
@@ -56,6 +57,7 @@ public sealed class GpuTests(GpuSimulator simulator)
     [Theory]
     [InlineData("tiny_block")]
     [InlineData("tiny_vanilla")]
+    [InlineData("tiny_vanilla_vocab")]
     public void DeviceTopKSamplingPicksWhatTheCpuSamplerPicks(string name)
     {
         var options = new GenerationOptions

@@ -147,7 +147,7 @@ internal static class GpuEmitter
             w.Line("var values = scratch.Get(ScratchCandidates, (long)rows * SampleChunks * GpuModel.MaxTopK);");
             w.Line("var ids = scratch.GetIds((long)rows * SampleChunks * GpuModel.MaxTopK);");
             w.Line($"{candidates}(new Index2D(SampleChunks, rows), logits, values, ids, sampling.TopK);");
-            w.Line($"{choose}(rows, values, ids, tokens, sampling.TopK, sampling.Greedy ? 1 : 0, sampling.Temperature, sampling.Seed, sampling.Draw);");
+            w.Line($"{choose}(Warps(rows), values, ids, tokens, sampling.TopK, sampling.Greedy ? 1 : 0, sampling.Temperature, sampling.Seed, sampling.Draw);");
         }
 
     }

@@ -23,6 +23,9 @@ internal sealed class GpuKernelEmitter
     /// <summary>Logits one sampling thread scans for its top-k candidates.</summary>
     public const int SampleChunk = 256;
 
+    /// <summary>Inputs whose weight loads one linear-kernel thread issues together: its loop is latency-bound at small batch.</summary>
+    public const int Unroll = 4;
+
     /// <summary>Lanes of a warp (CUDA's, and the simulator's as GpuDevice configures it).</summary>
     public const int WarpSize = 32;
 
@@ -106,7 +109,25 @@ internal sealed class GpuKernelEmitter
             w.Line("var first = index.Z * slice;");
             w.Line($"var end = XMath.Min({inputs}, first + slice);");
             w.Line(string.Join(" ", Enumerable.Range(0, Tile).Select(r => $"float a{r} = 0f;")));
-            using (w.Block("for (var i = first; i < end; i++)"))
+            w.Line("var i = first;");
+            w.Line($"// {Unroll} inputs per round: their weight loads are in flight together (one thread's loop is latency-bound).");
+            using (w.Block($"for (; i + {Unroll - 1} < end; i += {Unroll})"))
+            {
+                for (var k = 0; k < Unroll; k++)
+                {
+                    w.Line($"var w{k} = w[((long)(i + {k}) * {outputs}) + o];");
+                }
+
+                for (var k = 0; k < Unroll; k++)
+                {
+                    for (var r = 0; r < Tile; r++)
+                    {
+                        w.Line($"a{r} += x[((r0 + {r}) * {inputs}) + i + {k}] * w{k};");
+                    }
+                }
+            }
+
+            using (w.Block("for (; i < end; i++)"))
             {
                 w.Line($"var weight = w[((long)i * {outputs}) + o];");
                 for (var r = 0; r < Tile; r++)
@@ -395,8 +416,7 @@ internal sealed class GpuKernelEmitter
             w.Line($"var end = XMath.Min(VocabSize, (chunk + 1) * {SampleChunk});");
             using (w.Block($"for (var id = chunk * {SampleChunk}; id < end; id++)"))
             {
-                w.Line("var logit = logits[((long)row * VocabSize) + id];");
-                w.Line("count = InsertCandidate(best, bestIds, count, k, logit, id);");
+                w.Line("count = InsertCandidate(best, bestIds, count, k, logits[((long)row * VocabSize) + id], id);");
             }
 
             w.Line($"long output = (((long)row * SampleChunks) + chunk) * GpuModel.MaxTopK;");
@@ -408,31 +428,51 @@ internal sealed class GpuKernelEmitter
         });
 
     /// <summary>
-    /// Sampling, step 2: thread per row merges the chunks' candidates in id order into the row's top k,
-    /// then picks the first (greedy) or draws as the CPU sampler does: p_i ∝ e^((l_i - l_0)/T), target =
-    /// u·Σp, walk down the sorted list. u is draw <c>draw</c> of the row's SplitMix64 stream.
+    /// Sampling, step 2: one warp per row. Lane l merges the candidates of its contiguous run of chunks (in id
+    /// order, so equal values keep the earlier id), writes its top k over the first chunk of its run (read by
+    /// it alone), and after a barrier lane 0 merges the lanes' lists in lane order into the row's top k. Then
+    /// it picks the first (greedy) or draws as the CPU sampler does: p_i ∝ e^((l_i - l_0)/T), target = u·Σp,
+    /// walking down the sorted list; u is draw <c>draw</c> of the row's SplitMix64 stream.
     /// </summary>
     public string SampleFromCandidates() => Request(
         "SampleFromCandidates",
-        "Index1D",
+        null,
         new[] { "ArrayView<float> values", "ArrayView<int> ids", "ArrayView<int> tokens", "int k", "int greedy", "float temperature", "ulong seed", "int draw" },
-        "Sampling step 2: top k of the row from the chunk candidates, then greedy or temperature sampling; thread per row.",
+        "Sampling step 2: top k of the row from the chunk candidates (lanes merge runs of chunks, then lane 0 the lanes), then greedy or temperature sampling; one warp per row.",
         w =>
         {
-            w.Line("var row = index.X;");
+            w.Line("var row = Grid.IdxX;");
+            w.Line("var lane = Group.IdxX;");
+            w.Line($"const int ChunksPerLane = (SampleChunks + {WarpSize - 1}) / {WarpSize};");
             w.Line("var best = LocalMemory.Allocate<float>(GpuModel.MaxTopK);");
             w.Line("var bestIds = LocalMemory.Allocate<int>(GpuModel.MaxTopK);");
             w.Line("var count = 0;");
-            using (w.Block("for (var c = 0; c < SampleChunks; c++)"))
+            w.Line("var own = lane * ChunksPerLane;");
+            using (w.Block("for (var c = own; c < XMath.Min(SampleChunks, own + ChunksPerLane); c++)"))
             {
-                w.Line("long first = (((long)row * SampleChunks) + c) * GpuModel.MaxTopK;");
+                MergeChunk(w, "c");
+            }
+
+            using (w.Block("if (own < SampleChunks)"))
+            {
+                w.Line("long first = (((long)row * SampleChunks) + own) * GpuModel.MaxTopK;");
                 using (w.Block("for (var i = 0; i < k; i++)"))
                 {
-                    using (w.Block("if (ids[first + i] >= 0)"))
-                    {
-                        w.Line("count = InsertCandidate(best, bestIds, count, k, values[first + i], ids[first + i]);");
-                    }
+                    w.Line("values[first + i] = i < count ? best[i] : float.NegativeInfinity;");
+                    w.Line("ids[first + i] = i < count ? bestIds[i] : -1;");
                 }
+            }
+
+            w.Line("Group.Barrier();");
+            using (w.Block("if (lane != 0)"))
+            {
+                w.Line("return;");
+            }
+
+            w.Line("count = 0;");
+            using (w.Block($"for (var c = 0; c < SampleChunks; c += ChunksPerLane)"))
+            {
+                MergeChunk(w, "c");
             }
 
             using (w.Block("if (greedy != 0)"))
@@ -538,6 +578,19 @@ internal sealed class GpuKernelEmitter
         using (w.Block($"for (var i = 0; i < {length}; i++)"))
         {
             w.Line(statement);
+        }
+    }
+
+    /// <summary>Inserts the valid candidates of chunk <paramref name="chunk"/> of the row into best/bestIds.</summary>
+    private static void MergeChunk(SourceWriter w, string chunk)
+    {
+        w.Line($"long first = (((long)row * SampleChunks) + {chunk}) * GpuModel.MaxTopK;");
+        using (w.Block("for (var i = 0; i < k; i++)"))
+        {
+            using (w.Block("if (ids[first + i] >= 0)"))
+            {
+                w.Line("count = InsertCandidate(best, bestIds, count, k, values[first + i], ids[first + i]);");
+            }
         }
     }
 
