@@ -138,7 +138,7 @@ internal static class GpuEmitter
         w.Line("public override void LmHead(ArrayView<float> hidden, int rows, ArrayView<float> logits, GpuScratch scratch) =>");
         w.Line($"    {lmHead}(hidden, {WeightTable.EmbedOut(spec)}, logits, rows, scratch);");
 
-        var candidates = kernels.TopKCandidates(spec.VocabSize);
+        var candidates = kernels.TopKCandidates();
         var choose = kernels.SampleFromCandidates();
         w.Line();
         w.Line("/// <summary>On-device top-k (greedy = top-1): candidates per chunk of the vocabulary, then one pick per row.</summary>");

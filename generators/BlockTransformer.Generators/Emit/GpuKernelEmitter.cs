@@ -401,7 +401,7 @@ internal sealed class GpuKernelEmitter
     /// Sampling, step 1: thread (chunk, row) keeps the top-k logits of its <see cref="SampleChunk"/> ids,
     /// sorted, earlier ids first among equal values (so top-1 is the CPU's lowest-id argmax).
     /// </summary>
-    public string TopKCandidates(int vocab) => Request(
+    public string TopKCandidates() => Request(
         "TopKCandidates",
         "Index2D",
         new[] { "ArrayView<float> logits", "ArrayView<float> values", "ArrayView<int> ids", "int k" },
