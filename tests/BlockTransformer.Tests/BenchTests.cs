@@ -40,17 +40,20 @@ public class BenchTests
         Assert.Equal(JsonValueKind.Null, pair.GetProperty("paper_ratio").ValueKind); // 8 -> 8 is not one of the paper's settings
     }
 
-    [Fact]
-    public void InterruptedBenchPrintsWhatFinishedRunsMeasured()
+    [Theory]
+    [InlineData("INT", 130)] // Ctrl+C
+    [InlineData("TERM", 143)] // timeout(1), job schedulers
+    public void InterruptedBenchPrintsWhatFinishedRunsMeasured(string signal, int exitCode)
     {
-        // Far more repeats than can run; SIGINT once the second timed run has started (after the
+        // Far more repeats than can run; the signal once the second timed run has started (after the
         // warm-up, the two memory runs and one timed run).
         var (code, output, error) = TestProcess.RunAndInterrupt(
             "dotnet",
             [Path.Combine(AppContext.BaseDirectory, "bt.dll"), "bench", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "64",
                 "--batch", "1", "--repeat", "100000", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30"],
-            interruptAt: line => line.StartsWith("run 5/", StringComparison.Ordinal));
-        Assert.True(code == 130, $"exit code {code}: {error}");
+            interruptAt: line => line.StartsWith("run 5/", StringComparison.Ordinal),
+            signal: signal);
+        Assert.True(code == exitCode, $"exit code {code}: {error}");
         Assert.Contains("bench interrupted: the results are from the runs that finished", error);
         using var json = JsonDocument.Parse(output);
         var result = Assert.Single(json.RootElement.EnumerateArray());

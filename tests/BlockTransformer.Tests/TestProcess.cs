@@ -24,7 +24,7 @@ internal static class TestProcess
     /// Runs a command and sends it SIGINT (what Ctrl+C sends) <paramref name="delay"/> after it writes a
     /// stderr line for which <paramref name="interruptAt"/> is true; a command still running a minute later is killed.
     /// </summary>
-    public static (int Code, string Output, string Error) RunAndInterrupt(string fileName, IEnumerable<string> args, Func<string, bool> interruptAt, TimeSpan delay = default)
+    public static (int Code, string Output, string Error) RunAndInterrupt(string fileName, IEnumerable<string> args, Func<string, bool> interruptAt, TimeSpan delay = default, string signal = "INT")
     {
         using var process = Process.Start(StartInfo(fileName, args, null))!;
         var output = process.StandardOutput.ReadToEndAsync();
@@ -37,7 +37,7 @@ internal static class TestProcess
             {
                 interrupted = true;
                 Thread.Sleep(delay);
-                using var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
                 kill.WaitForExit();
             }
         }

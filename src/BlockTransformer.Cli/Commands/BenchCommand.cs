@@ -75,7 +75,7 @@ internal static class BenchCommand
         if (interrupt.Requested)
         {
             Console.Error.WriteLine($"bt: bench interrupted: {(results.Count == 0 ? "no run finished" : "the results are from the runs that finished (medians of fewer repeats where one was cut short)")}.");
-            return ConsoleInterrupt.ExitCode;
+            return interrupt.ExitCode;
         }
 
         return 0;

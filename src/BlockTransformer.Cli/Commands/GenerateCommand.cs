@@ -101,7 +101,7 @@ internal static class GenerateCommand
         }
 
         Console.Error.WriteLine($"bt: {generated} tokens in {seconds:F3} s ({generated / Math.Max(seconds, 1e-9):F1} tokens/s, batch {prompts.Length}, prefill included, on {backend.Name}){(interrupt.Requested ? "; interrupted, the output is what was generated until then" : string.Empty)}");
-        return interrupt.Requested ? ConsoleInterrupt.ExitCode : 0;
+        return interrupt.Requested ? interrupt.ExitCode : 0;
     }
 
     private static SamplingOptions Sampling(Arguments arguments)
