@@ -58,6 +58,18 @@ public abstract class GpuTextGenerator : TextGenerator
 
     protected static bool AllStopped(GenerationState state) => Array.IndexOf(state.Stopped, false) < 0;
 
+    /// <summary>Most rows one kernel launch takes: rows are a grid's y or z dimension, which CUDA caps at 65535.</summary>
+    public const int MaxLaunchRows = 65535;
+
+    /// <summary>Refuses, before anything is allocated, a batch whose decoder calls would exceed <see cref="MaxLaunchRows"/>.</summary>
+    protected static void CheckLaunchRows(GenerationState state, int rowsPerSequence)
+    {
+        if ((long)state.BatchSize * rowsPerSequence > MaxLaunchRows)
+        {
+            throw new GpuException($"batch {state.BatchSize} is too large for the GPU kernels: a decode step launches {rowsPerSequence} row(s) per sequence, at most {MaxLaunchRows} rows in all (CUDA's grid limit), so at most {MaxLaunchRows / rowsPerSequence} sequences per call.");
+        }
+    }
+
     /// <summary>Between prefill calls: a cancelled call waits for the kernels already queued, which use the buffers it is about to free.</summary>
     protected void ThrowIfCancelled(GenerationState state)
     {
@@ -125,6 +137,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
         var maxNew = state.Options.MaxNewTokens;
         var training = state.Options.TokenPositions == TokenPositions.Training;
         var sampling = DeviceSampling.From(state.Options.Sampling, draw: 0);
+        CheckLaunchRows(state, r); // the token decoder's first call of a block has R rows per sequence
 
         // §3.2 left-pad with the pad id so every prompt ends on a block boundary.
         var tokens = state.Prompts.Select(info.LeftPadToBlocks).ToArray();
@@ -234,6 +247,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         var batch = state.BatchSize;
         var maxNew = state.Options.MaxNewTokens;
         var sampling = DeviceSampling.From(state.Options.Sampling, draw: 0);
+        CheckLaunchRows(state, 1);
         var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
         var longest = state.Prompts.Max(p => p.Length);

@@ -128,6 +128,18 @@ public sealed class GpuTests(GpuSimulator simulator)
         Assert.Contains("top-k from 1 to 64", noTopK.Message);
     }
 
+    [Theory]
+    [InlineData("tiny_block", 32768)] // R = 2 prefix rows per sequence: 65536 rows
+    [InlineData("tiny_vanilla", 65536)]
+    public void BatchBeyondTheGridLimitIsRefusedBeforeAnythingRuns(string name, int batch)
+    {
+        var generator = GpuTextGenerator.For(CreateGpu(name));
+        var prompts = Enumerable.Repeat(new[] { 5 }, batch).ToArray();
+        var error = Assert.Throws<GpuException>(() => generator.Generate(prompts, new GenerationOptions { MaxNewTokens = 1 }));
+        Assert.Contains($"batch {batch} is too large for the GPU kernels", error.Message);
+        Assert.Contains($"so at most {batch - 1} sequences per call", error.Message); // 65535 rows
+    }
+
     [Fact]
     public void CacheThatDoesNotFitIsRefusedWithBytesNeededAndAvailable()
     {
