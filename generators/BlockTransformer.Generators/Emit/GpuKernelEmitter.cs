@@ -41,7 +41,10 @@ internal sealed class GpuKernelEmitter
     {
         public string Field => char.ToLowerInvariant(Name[0]) + Name.Substring(1);
 
-        public string Types => string.Join(", ", new[] { Index ?? "KernelConfig" }.Concat(Parameters.Select(p => p.Substring(0, p.LastIndexOf(' ')))));
+        /// <summary>The parameters' types; an explicitly grouped kernel's launcher takes a KernelConfig before them.</summary>
+        public string ParameterTypes => string.Join(", ", Parameters.Select(p => p.Substring(0, p.LastIndexOf(' '))));
+
+        public string Types => $"{Index ?? "KernelConfig"}, {ParameterTypes}";
 
         public string Signature => string.Join(", ", (Index is null ? Array.Empty<string>() : new[] { $"{Index} index" }).Concat(Parameters));
     }
@@ -522,7 +525,7 @@ internal sealed class GpuKernelEmitter
         foreach (var kernel in kernels)
         {
             w.Line(kernel.Index is null
-                ? $"{kernel.Field} = accelerator.LoadStreamKernel<{kernel.Types.Substring("KernelConfig, ".Length)}>({kernel.Name});"
+                ? $"{kernel.Field} = accelerator.LoadStreamKernel<{kernel.ParameterTypes}>({kernel.Name});"
                 : $"{kernel.Field} = accelerator.LoadAutoGroupedStreamKernel<{kernel.Types}>({kernel.Name});");
         }
     }

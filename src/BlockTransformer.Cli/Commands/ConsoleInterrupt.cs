@@ -11,7 +11,6 @@ internal sealed class ConsoleInterrupt : IDisposable
 {
     private readonly CancellationTokenSource source = new();
     private readonly PosixSignalRegistration terminate;
-    private int exitCode;
 
     public ConsoleInterrupt()
     {
@@ -24,7 +23,7 @@ internal sealed class ConsoleInterrupt : IDisposable
     public bool Requested => source.IsCancellationRequested;
 
     /// <summary>The exit code of a command ended by the signal, as shells report it: 130 (128 + SIGINT) or 143 (128 + SIGTERM).</summary>
-    public int ExitCode => exitCode;
+    public int ExitCode { get; private set; }
 
     public void Dispose()
     {
@@ -45,7 +44,7 @@ internal sealed class ConsoleInterrupt : IDisposable
             return false;
         }
 
-        exitCode = code;
+        ExitCode = code;
         source.Cancel();
         return true;
     }
