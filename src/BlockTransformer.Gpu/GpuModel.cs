@@ -19,6 +19,13 @@ public abstract class GpuModel : ILanguageModel
     /// <summary>Threads a linear kernel aims for when it splits its inputs: enough to hide memory latency on a large GPU.</summary>
     public const int TargetLinearThreads = 1 << 16;
 
+    /// <summary>
+    /// Rows from which a linear layer runs the shared-memory tiled GEMM (64 × 64 blocks) instead of partial
+    /// products over input slices: one block of rows reads each weight once and every staged input 64 times.
+    /// Prefill is far above it; decode batches of 64 and more reach it. Not yet tuned on a GPU (see README).
+    /// </summary>
+    public const int TiledMinRows = 64;
+
     /// <summary>Most candidates on-device top-k sampling keeps per row.</summary>
     public const int MaxTopK = 64;
 

@@ -40,7 +40,7 @@ public sealed class GpuPtxTests
 
         using var context = Context.Create(builder => builder.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, nvvmAPI: null!); // NVVM is optional (documented), the signature is not annotated
-        var shuffles = 0;
+        int shuffles = 0, tiled = 0;
         foreach (var kernel in kernels)
         {
             var entry = IsIndex(kernel.GetParameters()[0].ParameterType)
@@ -50,10 +50,18 @@ public sealed class GpuPtxTests
             Assert.Contains(".target sm_", compiled.PTXAssembly);
             Assert.Contains($".entry Kernel_{kernel.Name}(", compiled.PTXAssembly);
             shuffles += compiled.PTXAssembly.Contains("shfl.sync", StringComparison.Ordinal) ? 1 : 0;
+            if (kernel.Name.StartsWith("LinearTiled", StringComparison.Ordinal))
+            {
+                // Staged in shared memory behind group barriers, or it is not the tiled GEMM it claims to be.
+                Assert.Contains(".shared", compiled.PTXAssembly);
+                Assert.Contains("bar.sync", compiled.PTXAssembly);
+                tiled++;
+            }
         }
 
         // A model's LayerNorm and long attention are warp kernels: their sums must be warp shuffles in the PTX.
         Assert.True(type == typeof(GpuModel) || shuffles >= 2, $"{shuffles} kernels of {type.Name} use warp shuffles");
+        Assert.True(type == typeof(GpuModel) || tiled >= 4, $"{type.Name} has {tiled} tiled linear kernels (QKV, dense, up, down at least)");
     }
 
     private static bool IsIndex(Type type) => type.Name is nameof(Index1D) or nameof(Index2D) or nameof(Index3D);

@@ -37,6 +37,26 @@ public sealed class GpuTests(GpuSimulator simulator)
         }
     }
 
+    [Theory]
+    [InlineData("tiny_block", 63)] // one row short of GpuModel.TiledMinRows: partial products over input slices
+    [InlineData("tiny_block", 64)] // the tiled GEMM: one 64-row block; 36 inputs are two 16-input slices and a ragged one
+    [InlineData("tiny_vanilla", 130)] // three row blocks, the last of 2 rows; 101 outputs end in a ragged block
+    public void LinearLayersOfEitherKernelMatchTheCpuLmHead(string name, int rows)
+    {
+        using var cpu = TestModels.Find(name).CreateRandom(Seed, TensorDType.F32);
+        var gpu = CreateGpu(name);
+        var random = new Random(rows);
+        var hidden = Enumerable.Range(0, rows * cpu.Info.Decoder.Hidden).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray();
+        var expected = new float[rows * cpu.Info.VocabSize];
+        var actual = new float[expected.Length];
+        cpu.LmHead(hidden, rows, expected);
+        gpu.LmHead(hidden, rows, actual);
+        for (var r = 0; r < rows; r++)
+        {
+            AssertClose(expected.AsSpan(r * cpu.Info.VocabSize, cpu.Info.VocabSize).ToArray(), actual.AsSpan(r * cpu.Info.VocabSize, cpu.Info.VocabSize).ToArray(), $"{name} row {r}");
+        }
+    }
+
     [Fact]
     public void LongAttentionMergesChunksAsTheCpuAttendsTheWholeContext()
     {

@@ -239,6 +239,9 @@ internal static class GpuEmitter
         w.Line();
         w.Line($"private static KernelConfig Warps(Index3D items) => new(items, new Index3D({GpuKernelEmitter.WarpSize}, 1, 1));");
         w.Line();
+        w.Line("/// <summary>Launch shape of a tiled linear kernel: a group per block of outputs × block of rows.</summary>");
+        w.Line($"private static KernelConfig TiledBlocks(int rows, int outputs) => new(new Index2D((outputs + {GpuKernelEmitter.Block - 1}) / {GpuKernelEmitter.Block}, (rows + {GpuKernelEmitter.Block - 1}) / {GpuKernelEmitter.Block}), new Index2D({GpuKernelEmitter.BlockThreads}, 1));");
+        w.Line();
         w.Line("/// <summary>The sum of <paramref name=\"value\"/> over the 32 lanes of the warp, in every lane (butterfly of shuffles).</summary>");
         using (w.Block("private static float WarpSum(float value)"))
         {
