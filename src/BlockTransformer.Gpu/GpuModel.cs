@@ -26,6 +26,15 @@ public abstract class GpuModel : ILanguageModel
     /// </summary>
     public const int TiledMinRows = 64;
 
+    /// <summary>
+    /// Threads per group of the implicitly grouped kernels (one thread per output or row), along their first
+    /// index. ILGPU's automatic choice was 640–1024 (ncu, H200): a 768-output launch with 8 input slices ran as
+    /// 16 groups on 16 of 132 SMs, and a 256-output launch left ¾ of each group idle. With two warps per group a
+    /// launch spreads over the SMs and wastes at most 63 threads per row; 32 resident groups of 64 still fill an
+    /// SM. (Also the largest group the simulator runs.)
+    /// </summary>
+    public const int ImplicitGroupSize = 64;
+
     /// <summary>Most candidates on-device top-k sampling keeps per row.</summary>
     public const int MaxTopK = 64;
 
@@ -36,7 +45,7 @@ public abstract class GpuModel : ILanguageModel
     {
         Device = device;
         Info = info;
-        copyRows = device.Accelerator.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, int, int, ArrayView<float>, int, int>(CopyRowsKernel);
+        copyRows = device.Accelerator.LoadImplicitlyGroupedStreamKernel<Index2D, ArrayView<float>, int, int, ArrayView<float>, int, int>(CopyRowsKernel, ImplicitGroupSize);
     }
 
     public GpuDevice Device { get; }

@@ -8,7 +8,8 @@ namespace BlockTransformer.Generators.Emit;
 
 /// <summary>
 /// Emits ILGPU kernels on request, once per distinct shape, every size a literal or a model constant.
-/// Most kernels are implicitly grouped (one thread per output element or row; ILGPU picks the group size).
+/// Most kernels are implicitly grouped (one thread per output element or row, in groups of
+/// GpuModel.ImplicitGroupSize along the first index).
 /// Those whose work is a reduction along a row (LayerNorm, long attention) run one warp per row or chunk
 /// instead, lanes summing with shuffles: a single thread walking a row is a chain of dependent memory
 /// latencies, which at batch 1 is the whole step. Warps are 32 wide on CUDA and on the simulator.
@@ -623,7 +624,7 @@ internal sealed class GpuKernelEmitter
         {
             w.Line(kernel.Index is null
                 ? $"{kernel.Field} = accelerator.LoadStreamKernel<{kernel.ParameterTypes}>({kernel.Name});"
-                : $"{kernel.Field} = accelerator.LoadAutoGroupedStreamKernel<{kernel.Types}>({kernel.Name});");
+                : $"{kernel.Field} = accelerator.LoadImplicitlyGroupedStreamKernel<{kernel.Types}>({kernel.Name}, GpuModel.ImplicitGroupSize);");
         }
     }
 
