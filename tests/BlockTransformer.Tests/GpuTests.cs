@@ -1,6 +1,7 @@
 using BlockTransformer.Gpu;
 using BlockTransformer.Models;
 using BlockTransformer.Runtime;
+using ILGPU.Runtime;
 
 namespace BlockTransformer.Tests;
 
@@ -55,6 +56,42 @@ public sealed class GpuTests(GpuSimulator simulator)
         {
             AssertClose(expected.AsSpan(r * cpu.Info.VocabSize, cpu.Info.VocabSize).ToArray(), actual.AsSpan(r * cpu.Info.VocabSize, cpu.Info.VocabSize).ToArray(), $"{name} row {r}");
         }
+    }
+
+    [Fact]
+    public void GreedyPickIsTheLowestIdOfTheLargestLogitSkippingNaN()
+    {
+        var model = CreateGpu("tiny_vanilla_vocab"); // 5003 ids: 20 chunks of 256, the last of 139
+        var vocab = model.Info.VocabSize;
+        var random = new Random(5);
+        var rows = new float[6][];
+        for (var r = 0; r < rows.Length; r++)
+        {
+            rows[r] = Enumerable.Range(0, vocab).Select(_ => (float)random.NextDouble()).ToArray();
+        }
+
+        rows[0][4000] = rows[0][300] = 7f; // equal maxima in different chunks
+        rows[1][517] = rows[1][513] = 7f; // in one chunk, read by different lanes (517 % 32 = 5, 513 % 32 = 1)
+        rows[2][5002] = 7f; // the last id, in the ragged last chunk
+        Array.Fill(rows[3], float.NaN, 0, 1000);
+        rows[3][1500] = 7f; // NaN before the maximum is skipped, not taken
+        Array.Fill(rows[4], float.NaN);
+        Array.Fill(rows[5], float.NegativeInfinity);
+        rows[5][4999] = float.NaN;
+
+        using var logits = simulator.Device.Allocate<float>((long)rows.Length * vocab, "test logits");
+        using var tokens = simulator.Device.Allocate<int>(rows.Length, "test tokens");
+        using var scratch = new GpuScratch(simulator.Device);
+        logits.View.CopyFromCPU(rows.SelectMany(row => row).ToArray());
+        model.Sample(logits.View, rows.Length, DeviceSampling.From(new SamplingOptions(), draw: 0), tokens.View, scratch);
+        var picked = new int[rows.Length];
+        tokens.View.CopyToCPU(picked);
+
+        // The CPU's rule, spelled out: the first id of the largest non-NaN logit, 0 when every logit is NaN.
+        var expected = rows.Select(row => row.Any(v => !float.IsNaN(v)) ? Array.IndexOf(row, row.Where(v => !float.IsNaN(v)).Max()) : 0).ToArray();
+        Assert.Equal([300, 513, 5002, 1500, 0, 0], expected);
+        Assert.Equal(expected, rows.Select(row => Sampler.ArgMax(row)).ToArray());
+        Assert.Equal(expected, picked);
     }
 
     [Fact]

@@ -10,6 +10,19 @@ public class SamplerTests
     public void GreedyPicksTheFirstMaximum() =>
         Assert.Equal(1, new Sampler(new SamplingOptions(), 4, 0).Sample([0f, 5f, 5f, 1f]));
 
+    /// <summary>NaN logits are skipped wherever they are, short rows (scalar) and long (vector); all NaN gives id 0.</summary>
+    [Theory]
+    [InlineData(3)]
+    [InlineData(50)]
+    public void GreedySkipsNaNLogits(int vocab)
+    {
+        var logits = Enumerable.Range(0, vocab).Select(i => (float)i).ToArray();
+        logits[0] = logits[vocab - 1] = float.NaN;
+        Assert.Equal(vocab - 2, Sampler.ArgMax(logits));
+        Array.Fill(logits, float.NaN);
+        Assert.Equal(0, Sampler.ArgMax(logits));
+    }
+
     /// <summary>The vectorized argmax against a plain loop: maxima in every lane, in the tail, repeated, signed zeros.</summary>
     [Theory]
     [InlineData(50304)]

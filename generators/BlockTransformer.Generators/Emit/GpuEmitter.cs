@@ -139,14 +139,24 @@ internal static class GpuEmitter
         w.Line($"    {lmHead}(hidden, {WeightTable.EmbedOut(spec)}, logits, rows, scratch);");
 
         var candidates = kernels.TopKCandidates();
+        var greedyCandidates = kernels.GreedyCandidates();
         var choose = kernels.SampleFromCandidates();
         w.Line();
-        w.Line("/// <summary>On-device top-k (greedy = top-1): candidates per chunk of the vocabulary, then one pick per row.</summary>");
+        w.Line("/// <summary>On-device top-k (greedy = top-1): candidates per chunk of the vocabulary (a warp per chunk when greedy), then one pick per row.</summary>");
         using (w.Block("public override void Sample(ArrayView<float> logits, int rows, DeviceSampling sampling, ArrayView<int> tokens, GpuScratch scratch)"))
         {
             w.Line("var values = scratch.Get(ScratchCandidates, (long)rows * SampleChunks * GpuModel.MaxTopK);");
             w.Line("var ids = scratch.GetIds((long)rows * SampleChunks * GpuModel.MaxTopK);");
-            w.Line($"{candidates}(new Index2D(SampleChunks, rows), logits, values, ids, sampling.TopK);");
+            using (w.Block("if (sampling.Greedy)"))
+            {
+                w.Line($"{greedyCandidates}(Warps(new Index3D(SampleChunks, rows, 1)), logits, values, ids);");
+            }
+
+            using (w.Block("else"))
+            {
+                w.Line($"{candidates}(new Index2D(SampleChunks, rows), logits, values, ids, sampling.TopK);");
+            }
+
             w.Line($"{choose}(Warps(rows), values, ids, tokens, sampling.TopK, sampling.Greedy ? 1 : 0, sampling.Temperature, sampling.Seed, sampling.Draw);");
         }
 

@@ -529,6 +529,54 @@ internal sealed class GpuKernelEmitter
         });
 
     /// <summary>
+    /// Greedy sampling, step 1: the largest logit of each <see cref="SampleChunk"/> ids and its id, the lowest id
+    /// among equals, NaN skipped (the CPU's greedy pick), written as the chunk's only candidate. One warp per
+    /// (chunk, row): lanes read the chunk coalesced and merge with shuffles. ncu put the general top-k kernel,
+    /// one thread scanning each chunk, at 46 µs per token at batch 1 (197 threads for a 50304-id row).
+    /// </summary>
+    public string GreedyCandidates() => Request(
+        "GreedyCandidates",
+        null,
+        new[] { "ArrayView<float> logits", "ArrayView<float> values", "ArrayView<int> ids" },
+        $"Greedy step 1: the largest logit of ids [{SampleChunk}·chunk, {SampleChunk}·(chunk + 1)) of one row and its lowest id; one warp per (chunk, row).",
+        w =>
+        {
+            w.Line("var chunk = Grid.IdxX;");
+            w.Line("var row = Grid.IdxY;");
+            w.Line("var lane = Group.IdxX;");
+            w.Line("var best = float.NegativeInfinity;");
+            w.Line("var bestId = -1; // none yet: a lane whose logits are all NaN keeps it and never wins below");
+            w.Line($"var end = XMath.Min(VocabSize, (chunk + 1) * {SampleChunk});");
+            using (w.Block($"for (var id = (chunk * {SampleChunk}) + lane; id < end; id += {WarpSize})"))
+            {
+                w.Line("var value = logits[((long)row * VocabSize) + id];");
+                using (w.Block("if (value > best || (bestId < 0 && !float.IsNaN(value))) // ids rise, so equals keep the first"))
+                {
+                    w.Line("best = value;");
+                    w.Line("bestId = id;");
+                }
+            }
+
+            using (w.Block($"for (var mask = {WarpSize / 2}; mask > 0; mask >>= 1)"))
+            {
+                w.Line("var otherValue = Warp.ShuffleXor(best, mask);");
+                w.Line("var otherId = Warp.ShuffleXor(bestId, mask);");
+                using (w.Block("if (otherId >= 0 && (bestId < 0 || otherValue > best || (otherValue == best && otherId < bestId)))"))
+                {
+                    w.Line("best = otherValue;");
+                    w.Line("bestId = otherId;");
+                }
+            }
+
+            using (w.Block("if (lane == 0)"))
+            {
+                w.Line("long output = (((long)row * SampleChunks) + chunk) * GpuModel.MaxTopK;");
+                w.Line("values[output] = best;");
+                w.Line("ids[output] = bestId;");
+            }
+        });
+
+    /// <summary>
     /// Sampling, step 2: one warp per row. Lane l merges the candidates of its contiguous run of chunks (in id
     /// order, so equal values keep the earlier id), writes its top k over the first chunk of its run (read by
     /// it alone), and after a barrier lane 0 merges the lanes' lists in lane order into the row's top k. Then
@@ -574,6 +622,12 @@ internal sealed class GpuKernelEmitter
             using (w.Block($"for (var c = 0; c < SampleChunks; c += ChunksPerLane)"))
             {
                 MergeChunk(w, "c");
+            }
+
+            using (w.Block("if (count == 0)"))
+            {
+                w.Line("tokens[row] = 0; // every logit NaN: id 0, as the CPU's greedy pick");
+                w.Line("return;");
             }
 
             using (w.Block("if (greedy != 0)"))

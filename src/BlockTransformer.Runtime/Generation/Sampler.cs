@@ -86,18 +86,22 @@ public sealed class Sampler
         return -1;
     }
 
+    /// <summary>
+    /// The first position of the largest non-NaN logit, 0 when every one is NaN: the fused LM head's rule
+    /// (GreedyArgMax) and the GPU's. A NaN at position 0 used to stick, since nothing compares greater than it.
+    /// </summary>
     private static int ScalarArgMax(ReadOnlySpan<float> logits)
     {
-        var best = 0;
-        for (var i = 1; i < logits.Length; i++)
+        var best = -1;
+        for (var i = 0; i < logits.Length; i++)
         {
-            if (logits[i] > logits[best])
+            if (!float.IsNaN(logits[i]) && (best < 0 || logits[i] > logits[best]))
             {
                 best = i;
             }
         }
 
-        return best;
+        return Math.Max(best, 0);
     }
 
     public int Sample(ReadOnlySpan<float> logits)
