@@ -55,6 +55,7 @@ public sealed class GpuPtxTests
                 // Staged in shared memory behind group barriers, or it is not the tiled GEMM it claims to be.
                 Assert.Contains(".shared", compiled.PTXAssembly);
                 Assert.Contains("bar.sync", compiled.PTXAssembly);
+                Assert.DoesNotContain(".local", compiled.PTXAssembly); // the 8 × 8 accumulators are registers, not a local array
                 tiled++;
             }
         }
