@@ -39,7 +39,10 @@ internal sealed class GpuKernelEmitter
     /// (64 accumulators in registers: 16 shared-memory loads per 64 FMAs), over slices of <see cref="Depth"/>
     /// inputs staged in shared memory. 64 threads (two warps) is also the most the simulator runs per group.
     /// </summary>
-    public const int Block = 64, ThreadTile = 8, BlockThreads = Block / ThreadTile * (Block / ThreadTile), Depth = 16;
+    public const int Block = 64, ThreadTile = 8, BlockThreads = Side * Side, Depth = 16;
+
+    /// <summary>Threads along each side of a tiled block; a thread's rows (and outputs) are this far apart.</summary>
+    private const int Side = Block / ThreadTile;
 
     /// <summary>Row stride of the staged input slice ([Depth][Block + 1]): the pad spreads a column's stores over banks.</summary>
     private const int StagedStride = Block + 1;
@@ -131,8 +134,8 @@ internal sealed class GpuKernelEmitter
                 w.Line($"var staged = SharedMemory.Allocate<float>({Depth * StagedStride}); // x slice, [input][row]");
                 w.Line($"var weights = SharedMemory.Allocate<float>({Depth * Block}); // W slice, [input][output]");
                 w.Line("var thread = Group.IdxX;");
-                w.Line($"var tx = thread % {Block / ThreadTile}; // outputs tx, tx + {Block / ThreadTile}, …");
-                w.Line($"var ty = thread / {Block / ThreadTile}; // rows ty, ty + {Block / ThreadTile}, …");
+                w.Line($"var tx = thread % {Side}; // outputs tx, tx + {Side}, …");
+                w.Line($"var ty = thread / {Side}; // rows ty, ty + {Side}, …");
                 w.Line($"var o0 = Grid.IdxX * {Block};");
                 w.Line($"var r0 = Grid.IdxY * {Block};");
                 w.Line(string.Join(" ", tile.SelectMany(i => tile.Select(j => $"float c{i}{j} = 0f;"))));
@@ -154,12 +157,12 @@ internal sealed class GpuKernelEmitter
                     {
                         foreach (var i in tile)
                         {
-                            w.Line($"var a{i} = staged[(k * {StagedStride}) + ty + {i * (Block / ThreadTile)}];");
+                            w.Line($"var a{i} = staged[(k * {StagedStride}) + ty + {i * Side}];");
                         }
 
                         foreach (var j in tile)
                         {
-                            w.Line($"var b{j} = weights[(k * {Block}) + tx + {j * (Block / ThreadTile)}];");
+                            w.Line($"var b{j} = weights[(k * {Block}) + tx + {j * Side}];");
                         }
 
                         foreach (var i in tile)
@@ -173,12 +176,12 @@ internal sealed class GpuKernelEmitter
 
                 foreach (var i in tile)
                 {
-                    using (w.Block($"if (r0 + ty + {i * (Block / ThreadTile)} < rows)"))
+                    using (w.Block($"if (r0 + ty + {i * Side} < rows)"))
                     {
-                        w.Line($"long at = (long)(r0 + ty + {i * (Block / ThreadTile)}) * {outputs};");
+                        w.Line($"long at = (long)(r0 + ty + {i * Side}) * {outputs};");
                         foreach (var j in tile)
                         {
-                            var o = $"o0 + tx + {j * (Block / ThreadTile)}";
+                            var o = $"o0 + tx + {j * Side}";
                             var store = Store(epilogue, $"y[at + {o}]", hasBias ? $"c{i}{j} + b[{o}]" : $"c{i}{j}");
                             w.Line(raggedOutputs ? $"if ({o} < {outputs}) {store}" : store);
                         }
