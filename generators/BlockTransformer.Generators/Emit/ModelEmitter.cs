@@ -25,6 +25,7 @@ internal static class ModelEmitter
         w.Line("using System;");
         w.Line("using System.Runtime.CompilerServices;");
         w.Line("using System.Runtime.Intrinsics;");
+        w.Line("using System.Runtime.Intrinsics.X86;");
         w.Line("using BlockTransformer.Runtime;");
         w.Line();
         w.Line($"namespace {spec.Namespace};");
