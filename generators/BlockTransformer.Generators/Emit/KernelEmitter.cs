@@ -409,7 +409,7 @@ internal sealed class KernelEmitter
                         {
                             if (bf16 && flavor.Lanes == 8)
                             {
-                                PrefetchBf16Stream(w, $"panel + (i * {PanelWidth})", Chains * PanelWidth * 2);
+                                PrefetchBf16Stream(w, $"panel + (i * {PanelWidth})", Chains * PanelWidth * sizeof(ushort));
                             }
 
                             for (var k = 0; k < Chains; k++)
@@ -504,11 +504,6 @@ internal sealed class KernelEmitter
         }
     });
 
-    /// <summary>
-    /// Accumulators a tile may hold in registers, leaving room for its weight vectors and a broadcast:
-    /// 24 of AVX-512's 32 registers; 12 of AVX2's 16 (a 256-bit path on an AVX-512 machine has 32, but
-    /// the path must also fit AVX2 machines).
-    /// </summary>
     /// <summary>How far ahead of the one-row kernel's bf16 weight stream (AVX2 path) software prefetches run.</summary>
     private const int PrefetchBytesAhead = 2048;
 
@@ -521,10 +516,15 @@ internal sealed class KernelEmitter
     /// </summary>
     private static void PrefetchBf16Stream(SourceWriter w, string at, int stepBytes)
     {
-        var lines = Each(stepBytes / 64, line => $"Sse.Prefetch0({at} + {(PrefetchBytesAhead + (line * 64)) / 2});");
+        var lines = Each(stepBytes / 64, line => $"Sse.Prefetch0({at} + {(PrefetchBytesAhead + (line * 64)) / sizeof(ushort)});");
         w.Line($"if (Sse.IsSupported) {{ {string.Join(" ", lines)} }} // {PrefetchBytesAhead} bytes ahead: the hardware prefetchers fall behind a bf16 stream");
     }
 
+    /// <summary>
+    /// Accumulators a tile may hold in registers, leaving room for its weight vectors and a broadcast:
+    /// 24 of AVX-512's 32 registers; 12 of AVX2's 16 (a 256-bit path on an AVX-512 machine has 32, but
+    /// the path must also fit AVX2 machines).
+    /// </summary>
     private static int AccumulatorRegisters(VectorFlavor flavor) => flavor.Lanes == 16 ? 24 : 12;
 
     /// <summary>Adds bias (and the old value when accumulating) to one panel's 16 results and stores them.</summary>
