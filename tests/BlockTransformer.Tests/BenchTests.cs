@@ -15,6 +15,7 @@ public class BenchTests
         // Progress (stderr is not a terminal here): one line per generate call, numbered against the total
         // counted up front: 2 models × (warm-up + memory at batch 1 and 2 + 2 batches × 1 repeat).
         Assert.Equal(Enumerable.Range(1, 10).Select(i => $"run {i}/10"), error.Split('\n').Where(l => l.StartsWith("run ", StringComparison.Ordinal)).Select(l => l[..l.IndexOf(':')]));
+        Assert.Contains("\"setting\": \"8->8\"", output); // not HTML-escaped ("8-\u003E8"): people grep this
         using var json = JsonDocument.Parse(output);
         var items = json.RootElement.EnumerateArray().ToList();
         var results = items.Where(i => i.TryGetProperty("model", out _)).ToList();
@@ -29,6 +30,8 @@ public class BenchTests
             Assert.True(r.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
             Assert.True(r.GetProperty("bound_fraction").GetDouble() > 0);
             Assert.Equal(1, r.GetProperty("runs").GetInt32());
+            Assert.Equal(expected, r.GetProperty("tokens_per_second_min").GetDouble(), expected * 1e-9); // one run: it is also the slowest and fastest
+            Assert.Equal(expected, r.GetProperty("tokens_per_second_max").GetDouble(), expected * 1e-9);
             Assert.Equal(100, r.GetProperty("peak_gflops").GetDouble());
             Assert.Equal(30, r.GetProperty("bandwidth_gbs").GetDouble());
         }
@@ -38,6 +41,47 @@ public class BenchTests
         Assert.Equal("block_main_b4_5:vanilla_31", pair.GetProperty("pair").GetString());
         Assert.Equal(Best("block_main_b4_5") / Best("vanilla_31"), pair.GetProperty("ratio").GetDouble(), 1e-9);
         Assert.Equal(JsonValueKind.Null, pair.GetProperty("paper_ratio").ValueKind); // 8 -> 8 is not one of the paper's settings
+    }
+
+    [Fact]
+    public void CsvHasOneRowPerPointWithTheMedianBetweenTheSlowestAndFastestRun()
+    {
+        var (code, output, error) = CliTests.Bt("bench", "--model", "block_main_b4_5", "--prompt-len", "4", "--gen-len", "8",
+            "--batch", "1,2", "--repeat", "3", "--format", "csv", "--peak-gflops", "100", "--bandwidth-gbs", "30");
+        Assert.True(code == 0, error);
+        var lines = output.Trim().Split('\n');
+        var header = lines[0].Split(',');
+        Assert.Equal(3, lines.Length);
+        foreach (var (line, batch) in lines.Skip(1).Zip([1, 2]))
+        {
+            var row = header.Zip(line.Split(',')).ToDictionary(c => c.First, c => c.Second);
+            double Number(string column) => double.Parse(row[column], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal("block_main_b4_5", row["model"]);
+            Assert.Equal("4->8", row["setting"]);
+            Assert.Equal(batch, Number("batch"));
+            Assert.Equal(3, Number("runs"));
+            Assert.InRange(Number("tokens_per_second"), Number("tokens_per_second_min"), Number("tokens_per_second_max"));
+            Assert.True(Number("tokens_per_second_min") > 0);
+        }
+    }
+
+    [Fact]
+    public void TableShowsEachPointWithTheRangeOfItsRuns()
+    {
+        var (code, output, error) = CliTests.Bt("bench", "--model", "block_main_b4_5", "--prompt-len", "4", "--gen-len", "8",
+            "--batch", "1", "--repeat", "2", "--peak-gflops", "100", "--bandwidth-gbs", "30");
+        Assert.True(code == 0, error);
+        var lines = output.Trim().Split('\n');
+        Assert.StartsWith("device: cpu; peaks 100 GFLOP/s fp32, 30.0 GB/s", lines[0]);
+        Assert.Equal(["model", "setting", "batch", "runs", "tok/s", "range", "prefill", "s", "decode", "s", "MB/sample", "KV", "MB", "GFLOP/s", "GB/s", "bound"],
+            lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        var cells = lines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["block_main_b4_5", "4->8", "1", "2"], cells[..4]);
+        var median = double.Parse(cells[4], System.Globalization.CultureInfo.InvariantCulture);
+        var range = cells[5].Split('–').Select(c => double.Parse(c, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(2, range.Length);
+        Assert.InRange(median, range[0], range[1]);
+        Assert.EndsWith("%", cells[^1]);
     }
 
     [Theory]
@@ -61,6 +105,8 @@ public class BenchTests
         Assert.True(result.GetProperty("tokens_per_second").GetDouble() > 0);
         Assert.True(result.GetProperty("memory_per_sample_bytes").GetInt64() > 0);
         Assert.InRange(result.GetProperty("runs").GetInt32(), 1, 99_999); // the median of the repeats that finished
+        var median = result.GetProperty("tokens_per_second").GetDouble();
+        Assert.InRange(median, result.GetProperty("tokens_per_second_min").GetDouble(), result.GetProperty("tokens_per_second_max").GetDouble());
     }
 
     /// <summary>

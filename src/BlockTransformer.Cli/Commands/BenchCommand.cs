@@ -193,7 +193,9 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
 
             return models.SelectMany((model, m) => times[m].Select(entry =>
             {
-                var median = entry.Value.OrderBy(t => t.Total).ElementAt(entry.Value.Count / 2).Timings;
+                var runs = entry.Value.OrderBy(t => t.Total).ToList();
+                var median = runs[runs.Count / 2].Timings;
+                var tokens = (double)entry.Key * setting.GenLength;
                 var info = model.Info;
                 return new BenchResult(
                     info.Name,
@@ -201,7 +203,9 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
                     setting,
                     entry.Key,
                     entry.Value.Count,
-                    (double)entry.Key * setting.GenLength / median.Total.TotalSeconds,
+                    tokens / median.Total.TotalSeconds,
+                    tokens / runs[^1].Total,
+                    tokens / runs[0].Total,
                     median.Prefill.TotalSeconds,
                     median.Decode.TotalSeconds,
                     perSample[m].Slope,

@@ -9,7 +9,7 @@ internal static class BenchOutput
 {
     private static readonly string[] Columns =
     [
-        "model", "device", "setting", "prompt_len", "gen_len", "batch", "tokens_per_second", "prefill_seconds", "decode_seconds",
+        "model", "device", "setting", "prompt_len", "gen_len", "batch", "tokens_per_second", "tokens_per_second_min", "tokens_per_second_max", "prefill_seconds", "decode_seconds",
         "memory_per_sample_bytes", "kv_cache_bytes", "gflops_per_second", "gbytes_per_second", "bound_fraction",
         "runs", "peak_gflops", "bandwidth_gbs",
     ];
@@ -40,7 +40,7 @@ internal static class BenchOutput
     private static string[] Row(BenchResult r, MachinePeaks peaks) =>
     [
         r.Model, r.Device, r.Setting.Name, I(r.Setting.PromptLength), I(r.Setting.GenLength), I(r.Batch), F(r.TokensPerSecond, "F1"),
-        F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"), I(r.MemoryPerSampleBytes), I(r.KvCacheBytes),
+        F(r.SlowestTokensPerSecond, "F1"), F(r.FastestTokensPerSecond, "F1"), F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"), I(r.MemoryPerSampleBytes), I(r.KvCacheBytes),
         F(r.GflopsPerSecond, "F1"), F(r.GigabytesPerSecond, "F1"), F(r.BoundFraction, "F3"),
         I(r.Runs), F(peaks.FlopsPerSecond / 1e9, "F1"), F(peaks.BytesPerSecond / 1e9, "F2"),
     ];
@@ -48,10 +48,10 @@ internal static class BenchOutput
     private static void WriteTable(List<BenchResult> results, List<PairRatio> pairs, MachinePeaks peaks)
     {
         Console.WriteLine($"device: {results.FirstOrDefault()?.Device}; peaks {peaks.FlopsPerSecond / 1e9:F0} GFLOP/s fp32, {peaks.BytesPerSecond / 1e9:F1} GB/s; bound = cost-model lower bound / measured time");
-        var header = new[] { "model", "setting", "batch", "runs", "tok/s", "prefill s", "decode s", "MB/sample", "KV MB", "GFLOP/s", "GB/s", "bound" };
+        var header = new[] { "model", "setting", "batch", "runs", "tok/s", "range", "prefill s", "decode s", "MB/sample", "KV MB", "GFLOP/s", "GB/s", "bound" };
         var rows = results.Select(r => new[]
         {
-            r.Model, r.Setting.Name, I(r.Batch), I(r.Runs), F(r.TokensPerSecond, "F1"), F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"),
+            r.Model, r.Setting.Name, I(r.Batch), I(r.Runs), F(r.TokensPerSecond, "F1"), $"{F(r.SlowestTokensPerSecond, "F1")}–{F(r.FastestTokensPerSecond, "F1")}", F(r.PrefillSeconds, "F3"), F(r.DecodeSeconds, "F3"),
             F(r.MemoryPerSampleBytes / 1e6, "F1"), F(r.KvCacheBytes / 1e6, "F1"), F(r.GflopsPerSecond, "F1"), F(r.GigabytesPerSecond, "F1"),
             F(r.BoundFraction * 100, "F0") + "%",
         }).Prepend(header).ToList();
@@ -70,7 +70,7 @@ internal static class BenchOutput
 
     private static void WriteJson(List<BenchResult> results, List<PairRatio> pairs, MachinePeaks peaks)
     {
-        using var json = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Indented = true });
+        using var json = JsonOutput.Create(indented: true);
         json.WriteStartArray();
         foreach (var r in results)
         {
@@ -82,6 +82,8 @@ internal static class BenchOutput
             json.WriteNumber("gen_len", r.Setting.GenLength);
             json.WriteNumber("batch", r.Batch);
             json.WriteNumber("tokens_per_second", r.TokensPerSecond);
+            json.WriteNumber("tokens_per_second_min", r.SlowestTokensPerSecond);
+            json.WriteNumber("tokens_per_second_max", r.FastestTokensPerSecond);
             json.WriteNumber("prefill_seconds", r.PrefillSeconds);
             json.WriteNumber("decode_seconds", r.DecodeSeconds);
             json.WriteNumber("memory_per_sample_bytes", r.MemoryPerSampleBytes);

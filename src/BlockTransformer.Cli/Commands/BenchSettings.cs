@@ -13,7 +13,11 @@ internal sealed record BenchSetting(string Name, int PromptLength, int GenLength
     public bool SameLengths(BenchSetting other) => PromptLength == other.PromptLength && GenLength == other.GenLength;
 }
 
-/// <summary>One measured (model, setting, batch) point: the median of <paramref name="Runs"/> timed runs (fewer than --repeat when interrupted).</summary>
+/// <summary>
+/// One measured (model, setting, batch) point: the median of <paramref name="Runs"/> timed runs (fewer than
+/// --repeat when interrupted), and the slowest and fastest run's throughput, since on a shared machine the
+/// runs of one point can differ by a third.
+/// </summary>
 internal sealed record BenchResult(
     string Model,
     string Device,
@@ -21,6 +25,8 @@ internal sealed record BenchResult(
     int Batch,
     int Runs,
     double TokensPerSecond,
+    double SlowestTokensPerSecond,
+    double FastestTokensPerSecond,
     double PrefillSeconds,
     double DecodeSeconds,
     long MemoryPerSampleBytes,

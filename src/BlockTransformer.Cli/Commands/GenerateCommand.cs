@@ -170,7 +170,7 @@ internal static class GenerateCommand
 
     private static void WriteJson(GenerationResult[] results, List<(int Id, float Logit)[]>[]? top)
     {
-        using var json = new Utf8JsonWriter(Console.OpenStandardOutput());
+        using var json = JsonOutput.Create(indented: false);
         json.WriteStartArray();
         for (var i = 0; i < results.Length; i++)
         {

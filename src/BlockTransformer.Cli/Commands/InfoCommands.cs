@@ -71,7 +71,7 @@ internal static class InfoCommands
 
     private static void WriteJson(ModelInfo info)
     {
-        using var json = new Utf8JsonWriter(Console.OpenStandardOutput(), new JsonWriterOptions { Indented = true });
+        using var json = JsonOutput.Create(indented: true);
         json.WriteStartObject();
         json.WriteString("name", info.Name);
         json.WriteString("kind", info.Kind.ToString().ToLowerInvariant());
