@@ -121,6 +121,7 @@ public class CliTests
     [InlineData("unknown device 'tpu'", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "tpu")]
     [InlineData("top-p sampling (top-p 0.5) is not available on the GPU", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "cpu-sim", "--top-p", "0.5")]
     [InlineData("sampling needs a top-k from 1 to 64", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "cpu-sim", "--temperature", "0.8")]
+    [InlineData("--out /no/such/dir/w.safetensors: cannot write the weights file", "init-weights", "--model", "vanilla_31", "--out", "/no/such/dir/w.safetensors")]
     public void BadInputPrintsOneClearLineAndFails(string expected, params string[] args)
     {
         var (code, output, error) = Bt(args);

@@ -11,7 +11,15 @@ internal static class InitWeightsCommand
         var seed = arguments.ULong("--seed", 0);
         var dtype = ModelCatalog.DType(arguments.Value("--dtype"), model);
         arguments.RejectUnknown("init-weights");
-        model.WriteRandomWeights(output, seed, dtype);
+        try
+        {
+            model.WriteRandomWeights(output, seed, dtype);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"--out {output}: cannot write the weights file ({e.Message})");
+        }
+
         Console.Error.WriteLine($"wrote {model.Tensors.Count} tensors of {model.Info.Name} ({dtype}, seed {seed}) to {output}");
         return 0;
     }
