@@ -131,28 +131,14 @@ public class GenerationTests
     public void EosStopsOnlyItsOwnSequenceAndEndsItsOutput(string name)
     {
         var descriptor = TestModels.Find(name);
-        var path = TestModels.WriteWeights(descriptor, TensorDType.F32, seed: 21);
-        using var model = descriptor.Load(path);
         var eos = descriptor.Info.EosId;
         var lb = descriptor.Info.BlockLength;
         var noStop = new GenerationOptions { MaxNewTokens = 12, StopAtEos = false };
 
-        // Find a prompt whose greedy continuation hits EOS in the middle of a block (not its last token).
-        var random = new Random(1);
-        int[]? prompt = null;
-        var eosAt = -1;
-        for (var attempt = 0; attempt < 2000 && prompt is null; attempt++)
-        {
-            var candidate = Enumerable.Range(0, random.Next(1, 9)).Select(_ => random.Next(1, descriptor.Info.VocabSize)).ToArray();
-            var ids = TextGenerator.For(model).Generate([candidate], noStop)[0].GeneratedIds;
-            var index = ids.ToList().IndexOf(eos);
-            if (index >= 0 && index < 10 && (lb == 1 || index % lb != lb - 1))
-            {
-                (prompt, eosAt) = (candidate, index);
-            }
-        }
-
-        Assert.NotNull(prompt);
+        // A prompt whose greedy continuation hits EOS in the middle of a block (not its last token).
+        var (seed, prompt, eosAt) = TestModels.FindEosContinuation(descriptor, firstSeed: 21, index => index < 10 && (lb == 1 || index % lb != lb - 1));
+        var path = TestModels.WriteWeights(descriptor, TensorDType.F32, seed);
+        using var model = descriptor.Load(path);
         var other = new[] { 9, 10, 11 };
         var otherAlone = TextGenerator.For(model).Generate([other], noStop)[0];
         Assert.DoesNotContain(eos, otherAlone.GeneratedIds.Take(12));

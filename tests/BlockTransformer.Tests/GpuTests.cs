@@ -141,18 +141,14 @@ public sealed class GpuTests(GpuSimulator simulator)
     public void EosStopsOnlyItsOwnSequenceAsOnTheCpu(string name)
     {
         // Search on the CPU model for a prompt whose greedy continuation hits EOS before the end.
-        using var cpu = TestModels.Find(name).CreateRandom(Seed, TensorDType.F32);
+        var (seed, prompt, _) = TestModels.FindEosContinuation(TestModels.Find(name), firstSeed: Seed, index => index < 10);
+        using var cpu = TestModels.Find(name).CreateRandom(seed, TensorDType.F32);
         var eos = cpu.Info.EosId;
-        var random = new Random(1);
-        var noStop = new GenerationOptions { MaxNewTokens = 12, StopAtEos = false };
-        var prompt = Enumerable.Range(0, 2000)
-            .Select(_ => Enumerable.Range(0, random.Next(1, 9)).Select(_ => random.Next(1, cpu.Info.VocabSize)).ToArray())
-            .First(candidate => TextGenerator.For(cpu).Generate([candidate], noStop)[0].GeneratedIds.Take(10).Contains(eos));
         int[][] prompts = [prompt, [9, 10, 11]];
         var options = new GenerationOptions { MaxNewTokens = 12 };
 
         var expected = TextGenerator.For(cpu).Generate(prompts, options);
-        var actual = GpuTextGenerator.For(CreateGpu(name)).Generate(prompts, options);
+        var actual = GpuTextGenerator.For(CreateGpu(name, seed)).Generate(prompts, options);
         Assert.True(actual[0].StoppedAtEos);
         Assert.Equal(eos, actual[0].GeneratedIds[^1]);
         for (var s = 0; s < prompts.Length; s++)
@@ -222,8 +218,8 @@ public sealed class GpuTests(GpuSimulator simulator)
         return (results, logits);
     }
 
-    private GpuModel CreateGpu(string name) => simulator.Model(name, () =>
-        CompiledGpuModels.All.Single(m => m.Info.Name == name).CreateRandom(simulator.Device, Seed, TensorDType.F32));
+    private GpuModel CreateGpu(string name, ulong seed = Seed) => simulator.Model($"{name} seed {seed}", () =>
+        CompiledGpuModels.All.Single(m => m.Info.Name == name).CreateRandom(simulator.Device, seed, TensorDType.F32));
 
     private const ulong Seed = 21;
 
@@ -247,13 +243,14 @@ public sealed class GpuSimulator : IDisposable
 
     public GpuDevice Device { get; } = GpuDevice.Open(GpuDeviceKind.CpuSimulator);
 
-    public GpuModel Model(string name, Func<GpuModel> create)
+    /// <summary>The model <paramref name="key"/> names (model name and weight seed), created on first use.</summary>
+    public GpuModel Model(string key, Func<GpuModel> create)
     {
         lock (models)
         {
-            if (!models.TryGetValue(name, out var model))
+            if (!models.TryGetValue(key, out var model))
             {
-                models[name] = model = create();
+                models[key] = model = create();
             }
 
             return model;
