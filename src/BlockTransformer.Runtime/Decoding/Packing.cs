@@ -17,7 +17,13 @@ public static unsafe class Packing
     {
         var packed = new AlignedBuffer(PanelValues(weights, outputs, inputs));
         var target = packed.Pointer;
-        Repack(weights, outputs, inputs, (index, value) => target[index] = value);
+        Repack(weights, outputs, inputs, (row, at) =>
+        {
+            for (var i = 0; i < inputs; i++)
+            {
+                target[at + ((long)i * PanelWidth)] = row[i];
+            }
+        });
         return packed;
     }
 
@@ -29,7 +35,13 @@ public static unsafe class Packing
     {
         var packed = new AlignedBuffer((PanelValues(weights, outputs, inputs) + 1) / 2);
         var target = (ushort*)packed.Pointer;
-        Repack(weights, outputs, inputs, (index, value) => target[index] = TensorDTypes.ToBFloat16(value));
+        Repack(weights, outputs, inputs, (row, at) =>
+        {
+            for (var i = 0; i < inputs; i++)
+            {
+                target[at + ((long)i * PanelWidth)] = TensorDTypes.ToBFloat16(row[i]);
+            }
+        });
         return packed;
     }
 
@@ -56,20 +68,24 @@ public static unsafe class Packing
             ? (long)Panels(outputs) * inputs * PanelWidth
             : throw new ArgumentException($"weights hold {weights.Length} values, not {outputs} × {inputs}.");
 
-    /// <summary>Calls store(panel index, value) for every weight, then frees the row-major original.</summary>
-    private static void Repack(AlignedBuffer weights, int outputs, int inputs, Action<long, float> store)
+    /// <summary>Stores one output's weights <paramref name="row"/>[0 .. In) at panel elements at, at + 16, at + 32, ….</summary>
+    private delegate void RowStore(float* row, long at);
+
+    /// <summary>
+    /// Calls store for every output row, panels on every core (a panel's 16 rows on one thread), then frees the
+    /// row-major original. A store per row rather than per weight, and in parallel: one call per weight on one
+    /// core was about a sixth of loading vanilla_410.
+    /// </summary>
+    private static void Repack(AlignedBuffer weights, int outputs, int inputs, RowStore store)
     {
         var source = weights.Pointer;
-        for (var o = 0; o < outputs; o++)
+        Parallel.For(0, Panels(outputs), new ParallelOptions { MaxDegreeOfParallelism = Parallelism.MaxThreads }, panel =>
         {
-            var panel = ((long)(o / PanelWidth) * inputs * PanelWidth) + (o % PanelWidth);
-            var row = source + ((long)o * inputs);
-            for (var i = 0; i < inputs; i++)
+            for (var o = panel * PanelWidth; o < Math.Min(outputs, (panel + 1) * PanelWidth); o++)
             {
-                store(panel + ((long)i * PanelWidth), row[i]);
+                store(source + ((long)o * inputs), ((long)panel * inputs * PanelWidth) + (o % PanelWidth));
             }
-        }
-
+        });
         weights.Dispose();
     }
 }
