@@ -23,6 +23,9 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
     /// </summary>
     private const long HugeBufferBytes = 2 * HugePageBytes;
 
+    /// <summary>madvise's MADV_HUGEPAGE (Linux).</summary>
+    private const int MadviseHugePage = 14;
+
     private float* pointer;
 
     public AlignedBuffer(long length)
@@ -41,8 +44,6 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
         NativeMemory.Clear(pointer, (nuint)length * sizeof(float));
         NativeMemoryStats.Add(AllocatedBytes);
     }
-
-    private const int MadviseHugePage = 14;
 
     [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(void* address, nuint length, int advice);
