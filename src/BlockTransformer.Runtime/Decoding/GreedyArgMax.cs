@@ -40,7 +40,7 @@ public static unsafe class GreedyArgMax
         for (var r = 0; r < rows; r++)
         {
             float* row = block + ((long)r * stride);
-            var i = ArgMax(row, width);
+            var i = FirstLargest(row, width);
             if (i >= 0)
             {
                 Merge(best + r, Key(row[i], firstId + i));
@@ -57,8 +57,8 @@ public static unsafe class GreedyArgMax
         }
     }
 
-    /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum, then <see cref="Sampler.IndexOf"/>), or -1 if all are NaN.</summary>
-    private static int ArgMax(float* row, int width)
+    /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum, then <see cref="IndexOf"/>), or -1 if all are NaN.</summary>
+    internal static int FirstLargest(float* row, int width)
     {
         var max = float.NegativeInfinity;
         var i = 0;
@@ -94,7 +94,36 @@ public static unsafe class GreedyArgMax
             max = row[i] > max ? row[i] : max;
         }
 
-        return Sampler.IndexOf(new ReadOnlySpan<float>(row, width), max); // -1: every value is NaN
+        return IndexOf(new ReadOnlySpan<float>(row, width), max); // -1: every value is NaN
+    }
+
+    /// <summary>The first position of <paramref name="value"/> in <paramref name="values"/> (a vector compare), or -1.</summary>
+    private static int IndexOf(ReadOnlySpan<float> values, float value)
+    {
+        var lanes = Vector256<float>.Count;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var target = Vector256.Create(value);
+            for (; i <= values.Length - lanes; i += lanes)
+            {
+                var hits = Vector256.Equals(Vector256.Create(values.Slice(i, lanes)), target).ExtractMostSignificantBits();
+                if (hits != 0)
+                {
+                    return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
+                }
+            }
+        }
+
+        for (; i < values.Length; i++)
+        {
+            if (values[i] == value)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>Lane-wise max of a running maximum (never NaN) and new values, keeping the running value where a new one is NaN.</summary>

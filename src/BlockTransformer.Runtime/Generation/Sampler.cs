@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics;
-
 namespace BlockTransformer.Runtime;
 
 /// <summary>
@@ -26,82 +24,17 @@ public sealed class Sampler
     }
 
     /// <summary>
-    /// Index of the largest logit, the lowest one on ties. Two vector passes (the maximum, then its first
-    /// position): at batch 2048 the LM head hands over 100 M logits per step, and a scalar scan of
-    /// them would cost as much as a decoder layer. Vector256, so NativeAOT's x86-64-v3 build runs it too.
+    /// Index of the largest logit, the lowest one on ties, NaN logits skipped (id 0 when every one is NaN):
+    /// the fused LM head's rule, and the GPU's, computed by the same vector pass (<see cref="GreedyArgMax.FirstLargest"/>),
+    /// since at batch 2048 the LM head hands over 100 M logits per step and a scalar scan of them would cost
+    /// as much as a decoder layer.
     /// </summary>
-    public static int ArgMax(ReadOnlySpan<float> logits)
+    public static unsafe int ArgMax(ReadOnlySpan<float> logits)
     {
-        var lanes = Vector256<float>.Count;
-        if (!Vector256.IsHardwareAccelerated || logits.Length < 2 * lanes)
+        fixed (float* values = logits)
         {
-            return ScalarArgMax(logits);
+            return Math.Max(GreedyArgMax.FirstLargest(values, logits.Length), 0);
         }
-
-        var max = Vector256.Create(logits[..lanes]);
-        var i = lanes;
-        for (; i <= logits.Length - lanes; i += lanes)
-        {
-            max = Vector256.Max(max, Vector256.Create(logits.Slice(i, lanes)));
-        }
-
-        var best = Vector256.Max(max, Vector256.Create(logits[^lanes..]));
-        var value = best[0];
-        for (var lane = 1; lane < lanes; lane++)
-        {
-            value = Math.Max(value, best[lane]);
-        }
-
-        // NaN logits: no lane compares equal to the maximum; keep the scalar rule.
-        var at = IndexOf(logits, value);
-        return at >= 0 ? at : ScalarArgMax(logits);
-    }
-
-    /// <summary>The first position of <paramref name="value"/> in <paramref name="values"/> (a vector compare), or -1.</summary>
-    internal static int IndexOf(ReadOnlySpan<float> values, float value)
-    {
-        var lanes = Vector256<float>.Count;
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var target = Vector256.Create(value);
-            for (; i <= values.Length - lanes; i += lanes)
-            {
-                var hits = Vector256.Equals(Vector256.Create(values.Slice(i, lanes)), target).ExtractMostSignificantBits();
-                if (hits != 0)
-                {
-                    return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
-                }
-            }
-        }
-
-        for (; i < values.Length; i++)
-        {
-            if (values[i] == value)
-            {
-                return i;
-            }
-        }
-
-        return -1;
-    }
-
-    /// <summary>
-    /// The first position of the largest non-NaN logit, 0 when every one is NaN: the fused LM head's rule
-    /// (GreedyArgMax) and the GPU's. A NaN at position 0 used to stick, since nothing compares greater than it.
-    /// </summary>
-    private static int ScalarArgMax(ReadOnlySpan<float> logits)
-    {
-        var best = -1;
-        for (var i = 0; i < logits.Length; i++)
-        {
-            if (!float.IsNaN(logits[i]) && (best < 0 || logits[i] > logits[best]))
-            {
-                best = i;
-            }
-        }
-
-        return Math.Max(best, 0);
     }
 
     public int Sample(ReadOnlySpan<float> logits)
