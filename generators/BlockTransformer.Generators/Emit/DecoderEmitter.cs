@@ -88,6 +88,7 @@ internal sealed class DecoderEmitter
         var up = kernels.Linear(S.Intermediate, S.Hidden, gelu: true);
         var down = kernels.Linear(S.Hidden, S.Intermediate);
         string F(string name) => part.LayerField(layer, name) + ".Pointer";
+        string Panels(string name) => part.LayerField(layer, name); // a float* into the model's PanelArena
 
         w.Line(S.ParallelResidual
             ? $"/// <summary>{p} decoder layer {layer}, parallel residual: x ← x + Attn(LN1(x)) + MLP(LN2(x)).</summary>"
@@ -106,16 +107,16 @@ internal sealed class DecoderEmitter
                 w.Line($"{norm}(x, n, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x), same x");
             }
 
-            w.Line($"{qkv}(attnIn, n, {F("QkvWeight")}, {F("QkvBias")}, qkv, accumulate: false); // fused q|k|v per K/V head group");
+            w.Line($"{qkv}(attnIn, n, {Panels("QkvWeight")}, {F("QkvBias")}, qkv, accumulate: false); // fused q|k|v per K/V head group");
             w.Line($"{p}Attention(qkv, rows, cache, {layer}, attn); // RoPE, cache K/V, softmax(q·Kᵀ/√d_h)·V");
-            w.Line($"{dense}(attn, n, {F("DenseWeight")}, {F("DenseBias")}, x, accumulate: true); // x += dense(attn)");
+            w.Line($"{dense}(attn, n, {Panels("DenseWeight")}, {F("DenseBias")}, x, accumulate: true); // x += dense(attn)");
             if (!S.ParallelResidual)
             {
                 w.Line($"{norm}(x, n, {F("PostAttentionNormWeight")}, {F("PostAttentionNormBias")}, mlpIn, {p}LayerNormEps); // m = LN2(x + attn)");
             }
 
-            w.Line($"{up}(mlpIn, n, {F("UpWeight")}, {F("UpBias")}, ff); // ff = gelu(dense_h_to_4h(m))");
-            w.Line($"{down}(ff, n, {F("DownWeight")}, {F("DownBias")}, x, accumulate: true); // x += dense_4h_to_h(gelu(…))");
+            w.Line($"{up}(mlpIn, n, {Panels("UpWeight")}, {F("UpBias")}, ff); // ff = gelu(dense_h_to_4h(m))");
+            w.Line($"{down}(ff, n, {Panels("DownWeight")}, {F("DownBias")}, x, accumulate: true); // x += dense_4h_to_h(gelu(…))");
         }
     }
 

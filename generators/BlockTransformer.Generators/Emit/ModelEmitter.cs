@@ -147,9 +147,11 @@ internal static class ModelEmitter
     private static void EmitFieldsAndConstructor(SourceWriter w, ModelSpec spec, DecoderPart? blockPart, DecoderPart tokenPart, System.Collections.Generic.List<Weight> weights)
     {
         w.Line("private readonly System.Collections.Generic.List<AlignedBuffer> owned = new();");
+        w.Line($"private readonly PanelArena panels; // every linear weight below, packed in {spec.MemoryDType} panels in one allocation");
         foreach (var weight in weights)
         {
-            w.Line($"private readonly AlignedBuffer {weight.Field}; // {weight.TensorName} [{string.Join(", ", weight.Shape)}]{(weight.Packed ? $", packed in {spec.MemoryDType} panels" : string.Empty)}");
+            var shape = $"{weight.TensorName} [{string.Join(", ", weight.Shape)}]";
+            w.Line(weight.Packed ? $"private readonly float* {weight.Field}; // {shape}, in panels" : $"private readonly AlignedBuffer {weight.Field}; // {shape}");
         }
 
         var parts = new[] { blockPart, tokenPart }.Where(part => part is not null && part.Spec.RotaryDims > 0).Select(part => part!).ToList();
@@ -161,10 +163,13 @@ internal static class ModelEmitter
         w.Line();
         using (w.Block($"private {spec.TypeName}(WeightSet weights)"))
         {
+            var linearShapes = weights.Where(weight => weight.Packed).GroupBy(weight => (weight.Shape[0], weight.Shape[1]))
+                .Select(group => $"({group.Count()}, {group.Key.Item1}, {group.Key.Item2})");
+            w.Line($"panels = new PanelArena(bf16: {(spec.Bf16Weights ? "true" : "false")}, [{string.Join(", ", linearShapes)}]); // (count, outputs, inputs)");
             foreach (var weight in weights)
             {
                 w.Line(weight.Packed
-                    ? $"{weight.Field} = Own(Packing.{(spec.Bf16Weights ? "ToPanelsBf16" : "ToPanels")}(weights.Take(\"{weight.TensorName}\"), {weight.Shape[0]}, {weight.Shape[1]}));"
+                    ? $"{weight.Field} = panels.Pack(weights.Take(\"{weight.TensorName}\"), {weight.Shape[0]}, {weight.Shape[1]});"
                     : $"{weight.Field} = Own(weights.Take(\"{weight.TensorName}\"));");
             }
 
@@ -177,6 +182,7 @@ internal static class ModelEmitter
         w.Line();
         using (w.Block("public void Dispose()"))
         {
+            w.Line("panels.Dispose();");
             using (w.Block("foreach (var buffer in owned)"))
             {
                 w.Line("buffer.Dispose();");
@@ -214,7 +220,7 @@ internal static class ModelEmitter
                 w.Line("Lookup.CheckRows(prefix.Length, rows, PrefixLength * TokenHidden, nameof(prefix));");
                 using (w.Block("fixed (float* c = context, y = prefix)"))
                 {
-                    w.Line($"{expand}(c, rows, expansionWeight.Pointer, expansionBias.Pointer, y, accumulate: false);");
+                    w.Line($"{expand}(c, rows, expansionWeight, expansionBias.Pointer, y, accumulate: false);");
                 }
             }
         }
@@ -233,7 +239,7 @@ internal static class ModelEmitter
             w.Line("Lookup.CheckRows(logits.Length, rows, VocabSize, nameof(logits));");
             using (w.Block("fixed (float* h = hidden, y = logits)"))
             {
-                w.Line($"{lmHead}(h, rows, {WeightTable.EmbedOut(spec)}.Pointer, null, y, accumulate: false);");
+                w.Line($"{lmHead}(h, rows, {WeightTable.EmbedOut(spec)}, null, y, accumulate: false);");
             }
         }
 
@@ -250,7 +256,7 @@ internal static class ModelEmitter
             using (w.Block("fixed (float* h = hidden)"))
             using (w.Block("fixed (int* t = tokens)"))
             {
-                w.Line($"{kernels.LinearArgMax(spec.VocabSize, spec.Decoder.Hidden)}(h, rows, {WeightTable.EmbedOut(spec)}.Pointer, t);");
+                w.Line($"{kernels.LinearArgMax(spec.VocabSize, spec.Decoder.Hidden)}(h, rows, {WeightTable.EmbedOut(spec)}, t);");
             }
         }
     }

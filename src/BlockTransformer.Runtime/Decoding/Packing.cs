@@ -12,37 +12,60 @@ public static unsafe class Packing
 
     public static int Panels(int outputs) => (outputs + PanelWidth - 1) / PanelWidth;
 
-    /// <summary>Repacks <paramref name="weights"/> ([outputs, inputs], row-major) into f32 panels and frees the original.</summary>
+    /// <summary>Repacks <paramref name="weights"/> ([outputs, inputs], row-major) into f32 panels of its own and frees the original.</summary>
     public static AlignedBuffer ToPanels(AlignedBuffer weights, int outputs, int inputs)
     {
-        var packed = new AlignedBuffer(PanelValues(weights, outputs, inputs));
-        var target = packed.Pointer;
-        Repack(weights, outputs, inputs, (row, at) =>
-        {
-            for (var i = 0; i < inputs; i++)
-            {
-                target[at + ((long)i * PanelWidth)] = row[i];
-            }
-        });
+        var packed = new AlignedBuffer(PanelFloats(outputs, inputs, bf16: false));
+        PackInto(weights, outputs, inputs, bf16: false, packed.Pointer);
         return packed;
     }
 
     /// <summary>
-    /// The same panels with each weight rounded to bf16 (two per float of storage), for specs with
-    /// memory_dtype "bf16"; exact when the checkpoint itself is bf16.
+    /// Floats of storage the panels of an [outputs, inputs] matrix take, in f32 or bf16 (two weights per
+    /// float), rounded up to whole 64-byte lines so that matrices packed one after another stay aligned.
     /// </summary>
-    public static AlignedBuffer ToPanelsBf16(AlignedBuffer weights, int outputs, int inputs)
+    public static long PanelFloats(int outputs, int inputs, bool bf16)
     {
-        var packed = new AlignedBuffer((PanelValues(weights, outputs, inputs) + 1) / 2);
-        var target = (ushort*)packed.Pointer;
-        Repack(weights, outputs, inputs, (row, at) =>
+        var values = (long)Panels(outputs) * inputs * PanelWidth;
+        var floats = bf16 ? (values + 1) / 2 : values;
+        const int LineFloats = AlignedBuffer.Alignment / sizeof(float);
+        return (floats + LineFloats - 1) / LineFloats * LineFloats;
+    }
+
+    /// <summary>
+    /// Repacks <paramref name="weights"/> ([outputs, inputs], row-major) into panels at
+    /// <paramref name="target"/> (<see cref="PanelFloats"/> zeroed floats) and frees the original. With
+    /// <paramref name="bf16"/> (specs with memory_dtype "bf16") each weight is rounded to bf16, which is
+    /// exact when the checkpoint itself is bf16.
+    /// </summary>
+    public static void PackInto(AlignedBuffer weights, int outputs, int inputs, bool bf16, float* target)
+    {
+        if (weights.Length != (long)outputs * inputs)
         {
-            for (var i = 0; i < inputs; i++)
+            throw new ArgumentException($"weights hold {weights.Length} values, not {outputs} × {inputs}.");
+        }
+
+        if (bf16)
+        {
+            var halves = (ushort*)target;
+            Repack(weights, outputs, inputs, (row, at) =>
             {
-                target[at + ((long)i * PanelWidth)] = TensorDTypes.ToBFloat16(row[i]);
-            }
-        });
-        return packed;
+                for (var i = 0; i < inputs; i++)
+                {
+                    halves[at + ((long)i * PanelWidth)] = TensorDTypes.ToBFloat16(row[i]);
+                }
+            });
+        }
+        else
+        {
+            Repack(weights, outputs, inputs, (row, at) =>
+            {
+                for (var i = 0; i < inputs; i++)
+                {
+                    target[at + ((long)i * PanelWidth)] = row[i];
+                }
+            });
+        }
     }
 
     /// <summary>
@@ -62,11 +85,6 @@ public static unsafe class Packing
             }
         }
     }
-
-    private static long PanelValues(AlignedBuffer weights, int outputs, int inputs) =>
-        weights.Length == (long)outputs * inputs
-            ? (long)Panels(outputs) * inputs * PanelWidth
-            : throw new ArgumentException($"weights hold {weights.Length} values, not {outputs} × {inputs}.");
 
     /// <summary>Stores one output's weights <paramref name="row"/>[0 .. In) at panel elements at, at + 16, at + 32, ….</summary>
     private delegate void RowStore(float* row, long at);
