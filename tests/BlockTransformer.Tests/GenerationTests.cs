@@ -46,13 +46,15 @@ public class GenerationTests
     /// Prompts long enough that attention scores run as tiles of 12, 8 and 4 query rows against pairs of
     /// key blocks (contexts past 32 positions), in every layer but the last too, where only the last row
     /// reaches the logits; a prompt's rows are attended 16 at a time, so lengths not a multiple of 16
-    /// leave partial groups. tiny_vanilla_wide's FFN spans several chunks of panel pairs per thread, each
-    /// finished by the fused GELU on its own.
+    /// leave partial groups. tiny_vanilla_wide's FFN spans several chunks of panel pairs, each finished by
+    /// the fused GELU on its own; tiny_vanilla_rowblocks' packed FFN down-projection spans two row blocks
+    /// of several chunks each, claimed by both threads.
     /// </summary>
     [Theory]
     [InlineData("tiny_vanilla_long", 150)]
     [InlineData("tiny_block", 171)]
     [InlineData("tiny_vanilla_wide", 40)]
+    [InlineData("tiny_vanilla_rowblocks", 600)]
     public void LongPromptsMatchReference(string name, int length)
     {
         var descriptor = TestModels.Find(name);

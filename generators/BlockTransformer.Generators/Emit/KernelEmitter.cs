@@ -56,14 +56,23 @@ internal sealed class KernelEmitter
     /// <summary>Bytes of weight panels a thread keeps hot in its L2 (1 MiB on Zen 4) while a block of rows passes over them.</summary>
     private const int PanelChunkBytes = 512 * 1024;
 
+    /// <summary>
+    /// Chunks a row block's panel pairs are cut into at least (when there are that many pairs), so that
+    /// threads claiming chunks one at a time end within about one chunk of each other.
+    /// </summary>
+    private const int MinChunks = 8;
+
     /// <summary>Bytes of input rows (a row block) that stay in cache while a thread's panels pass over them.</summary>
     private const int RowBlockBytes = 1024 * 1024;
 
     /// <summary>
-    /// y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] with W packed in 16-output panels at load time. Pairs of
-    /// panels are split across cores; a thread takes its pairs in chunks of about <see cref="PanelChunkBytes"/>
-    /// and runs a block of rows (about <see cref="RowBlockBytes"/> of inputs) over a chunk, a row tile at a
-    /// time, before the next chunk: weights are read once per row block (once per call at decode batch
+    /// y[r, o] (+)= b[o] + Σ_i W[o, i]·x[r, i] with W packed in 16-output panels at load time. The work is
+    /// cut into items, a block of rows (about <see cref="RowBlockBytes"/> of inputs) against a chunk of
+    /// panel pairs (about <see cref="PanelChunkBytes"/>, at least <see cref="MinChunks"/> chunks), which
+    /// threads claim one at a time, row block by row block, and run a row tile at a time. Claiming rather
+    /// than a fixed half per thread: on these shared machines one core often runs slower than the other
+    /// (a neighbour on its sibling hyperthread), and with fixed halves the faster one then waited for
+    /// 12–23% of each kernel (measured in prefill and batch-32 decode). Weights are read once per row block (once per call at decode batch
     /// sizes: GEMM, not one GEMV per row), and both operands of the inner loops come from cache. Rows
     /// left over after the tiles (at most 3) run the one-row kernel, one panel at a time, so that a
     /// batch-1 decode streams each panel sequentially. With <paramref name="gelu"/> the outputs are
@@ -83,17 +92,18 @@ internal sealed class KernelEmitter
                 w,
                 name,
                 $"float* x, int rows, float* w, float* b, float* y{(gelu ? string.Empty : ", bool accumulate")}",
-                fields: ["public float* X, W, B, Y;", "public int Rows;", "public bool Accumulate;"],
-                $"X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = {(gelu ? "false" : "accumulate")}",
-                $"{pairs}, (long)rows * {inputs} * {pairWidth}",
-                "Panel pairs",
+                fields: ["public float* X, W, B, Y;", "public int Rows;", "public bool Accumulate;", "public long Call;"],
+                $"X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = {(gelu ? "false" : "accumulate")}, Call = ThreadScratch.NextCall()",
+                ItemArguments(inputs, pairs, pairWidth, chunk, rowBlock),
+                "(Row block, chunk of panel pairs) items",
                 () =>
                 {
-                    w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock};");
+                    w.Line($"const int Out = {outputs}, In = {inputs}, Pairs = {pairs}, PairChunk = {chunk}, Chunks = {Chunks(pairs, chunk)}, RowBlock = {rowBlock};");
                     w.Line("float* x = X, w = W, b = B, y = Y;");
                     w.Line("var accumulate = Accumulate;");
                     RowBlocks(w, outputs, inputs, element, gelu ? GeluBlock() : null);
-                });
+                },
+                claimed: true);
         });
     }
 
@@ -114,19 +124,20 @@ internal sealed class KernelEmitter
                 w,
                 name,
                 "float* x, int rows, float* w, int* tokens",
-                fields: ["public float* X, W;", "public long* Best;", "public int Rows;"],
-                "X = x, Rows = rows, W = w, Best = best",
-                $"{pairs}, (long)rows * {inputs} * {pairWidth}",
-                "Panel pairs",
+                fields: ["public float* X, W;", "public long* Best;", "public int Rows;", "public long Call;"],
+                "X = x, Rows = rows, W = w, Best = best, Call = ThreadScratch.NextCall()",
+                ItemArguments(inputs, pairs, pairWidth, chunk, rowBlock),
+                "(Row block, chunk of panel pairs) items",
                 () =>
                 {
-                    w.Line($"const int Out = {outputs}, In = {inputs}, PairChunk = {chunk}, RowBlock = {rowBlock}, BlockWidth = PairChunk * {pairWidth};");
+                    w.Line($"const int Out = {outputs}, In = {inputs}, Pairs = {pairs}, PairChunk = {chunk}, Chunks = {Chunks(pairs, chunk)}, RowBlock = {rowBlock}, BlockWidth = PairChunk * {pairWidth};");
                     w.Line("float* x = X, w = W, b = null;");
                     w.Line("const bool accumulate = false;");
                     RowBlocks(w, outputs, inputs, element, activation: null, argMax: true);
                 },
                 before: "long* best = GreedyArgMax.Begin(rows);",
-                after: "GreedyArgMax.End(best, rows, tokens);");
+                after: "GreedyArgMax.End(best, rows, tokens);",
+                claimed: true);
         });
     }
 
@@ -139,14 +150,25 @@ internal sealed class KernelEmitter
     {
         var panels = (outputs + PanelWidth - 1) / PanelWidth;
         var pairWidth = PanelWidth * PanelsPerTile;
+        var pairs = (panels + PanelsPerTile - 1) / PanelsPerTile;
         return (
             bf16Weights ? "ushort" : "float",
             panels,
-            (panels + PanelsPerTile - 1) / PanelsPerTile,
+            pairs,
             pairWidth,
-            Math.Max(1, PanelChunkBytes / (inputs * pairWidth * (bf16Weights ? 2 : 4))),
+            Math.Max(1, Math.Min(PanelChunkBytes / (inputs * pairWidth * (bf16Weights ? 2 : 4)), pairs / MinChunks)),
             Math.Max(1, RowBlockBytes / (inputs * sizeof(float) * TileRows[0])) * TileRows[0]);
     }
+
+    /// <summary>Chunks of <paramref name="chunk"/> panel pairs in a row block.</summary>
+    private static int Chunks(int pairs, int chunk) => (pairs + chunk - 1) / chunk;
+
+    /// <summary>
+    /// The item count and the work per item (multiply-adds, which decides how many threads run) of a
+    /// linear kernel: one item per (row block, chunk of panel pairs), row block by row block.
+    /// </summary>
+    private static string ItemArguments(int inputs, int pairs, int pairWidth, int chunk, int rowBlock) =>
+        $"(rows + {rowBlock - 1}) / {rowBlock} * {Chunks(pairs, chunk)}, (long)Math.Min(rows, {rowBlock}) * {inputs} * {chunk * pairWidth}";
 
     /// <summary>
     /// Whether the multi-row tiles read packed copies of their rows: when a row is a multiple of 2 KiB
@@ -157,7 +179,7 @@ internal sealed class KernelEmitter
     private static bool PackRows(int inputs) => inputs * sizeof(float) % 2048 == 0;
 
     /// <summary>
-    /// A thread's pass over its panel pairs: row blocks, chunks of pairs, then row tiles. With
+    /// A thread's items: each is one row block against one chunk of panel pairs, run as row tiles. With
     /// <paramref name="argMax"/> a row tile writes its chunk of outputs into a per-thread block of at
     /// most [12 × BlockWidth] (in L1 or L2), folded into Best right after, instead of into y.
     /// </summary>
@@ -180,44 +202,48 @@ internal sealed class KernelEmitter
             w.Line(pack ? "var block = scratch + ((long)RowBlock * In);" : "var block = scratch;");
         }
 
-        using (w.Block("for (var r0 = 0; r0 < Rows; r0 += RowBlock)"))
+        using (w.Block("for (var item = start; item < end; item++)"))
         {
+            w.Line("var r0 = item / Chunks * RowBlock;");
             w.Line("var rowEnd = Math.Min(Rows, r0 + RowBlock);");
-            if (pack)
+            w.Line("var q0 = item % Chunks * PairChunk;");
+            w.Line("var q1 = Math.Min(Pairs, q0 + PairChunk);");
+            if (activation is not null || argMax)
             {
-                w.Line("// The block's row tiles, packed once for all of this thread's panels.");
-                w.Line("var r = r0;");
-                RowTiles(w, "rowEnd", rows => w.Line($"Packing.PackRowTile(x + ((long)r * In), {rows}, In, packed + ((long)(r - r0) * In));"), singles: false);
+                w.Line($"var o0 = q0 * {PanelWidth * PanelsPerTile};");
             }
 
-            using (w.Block("for (var q0 = start; q0 < end; q0 += PairChunk)"))
+            if (argMax)
             {
-                w.Line("var q1 = Math.Min(end, q0 + PairChunk);");
-                if (activation is not null || argMax)
+                w.Line($"var width = Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0;");
+            }
+
+            w.Line("var r = r0;");
+            if (pack)
+            {
+                w.Line("// The row block's tiles, packed once per thread: its later items of this block reuse them.");
+                using (w.Block("if (ThreadScratch.NeedsPacking(Call, r0))"))
                 {
-                    w.Line($"var o0 = q0 * {PanelWidth * PanelsPerTile};");
+                    RowTiles(w, "rowEnd", rows => w.Line($"Packing.PackRowTile(x + ((long)r * In), {rows}, In, packed + ((long)(r - r0) * In));"), singles: false);
+                    w.Line("r = r0;");
                 }
 
+                w.Line();
+            }
+
+            var output = argMax ? new TileOutput("block - o0", "BlockWidth") : new TileOutput("y + ((long)r * Out)", "Out");
+            RowTiles(w, "rowEnd", rows =>
+            {
+                PairLoop(w, rows, outputs, inputs, element, pack && rows > 1, output);
                 if (argMax)
                 {
-                    w.Line($"var width = Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0;");
+                    w.Line($"GreedyArgMax.Fold(block, {rows}, BlockWidth, width, o0, Best + r); // before the next row tile reuses the block");
                 }
-
-                w.Line(pack ? "r = r0;" : "var r = r0;");
-                var output = argMax ? new TileOutput("block - o0", "BlockWidth") : new TileOutput("y + ((long)r * Out)", "Out");
-                RowTiles(w, "rowEnd", rows =>
-                {
-                    PairLoop(w, rows, outputs, inputs, element, pack && rows > 1, output);
-                    if (argMax)
-                    {
-                        w.Line($"GreedyArgMax.Fold(block, {rows}, BlockWidth, width, o0, Best + r); // before the next row tile reuses the block");
-                    }
-                });
-                if (activation is not null)
-                {
-                    w.Line();
-                    w.Line($"{activation}(y + ((long)r0 * Out) + o0, rowEnd - r0, Out, Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0); // this chunk's outputs are final");
-                }
+            });
+            if (activation is not null)
+            {
+                w.Line();
+                w.Line($"{activation}(y + ((long)r0 * Out) + o0, rowEnd - r0, Out, Math.Min(Out, q1 * {PanelWidth * PanelsPerTile}) - o0); // this chunk's outputs are final");
             }
         }
     }
@@ -892,11 +918,12 @@ internal sealed class KernelEmitter
     /// <summary>
     /// A kernel whose items run on several cores: the method copies its arguments into a work struct
     /// (<paramref name="fields"/>, set by <paramref name="initializer"/>) and passes it by reference to
-    /// <c>Parallelism.For(<paramref name="forArguments"/>)</c>; <paramref name="body"/> is the struct's
+    /// <c>Parallelism.For(<paramref name="forArguments"/>)</c> (with <paramref name="claimed"/>,
+    /// <c>ForUneven</c>: threads claim one item at a time); <paramref name="body"/> is the struct's
     /// <c>Run(start, end)</c> over the <paramref name="items"/> [start, end). <paramref name="before"/> and
     /// <paramref name="after"/> are statements of the method around the parallel part.
     /// </summary>
-    private static void ParallelKernel(SourceWriter w, string name, string parameters, string[] fields, string initializer, string forArguments, string items, Action body, string? before = null, string? after = null)
+    private static void ParallelKernel(SourceWriter w, string name, string parameters, string[] fields, string initializer, string forArguments, string items, Action body, string? before = null, string? after = null, bool claimed = false)
     {
         using (w.Block($"private static void {name}({parameters})"))
         {
@@ -906,7 +933,7 @@ internal sealed class KernelEmitter
             }
 
             w.Line($"var work = new {name}Work {{ {initializer} }};");
-            w.Line($"Parallelism.For({forArguments}, ref work);");
+            w.Line(claimed ? $"Parallelism.ForUneven({forArguments}, grain: 1, ref work);" : $"Parallelism.For({forArguments}, ref work);");
             if (after is not null)
             {
                 w.Line(after);
