@@ -72,8 +72,9 @@ internal sealed class KernelEmitter
     /// threads claim one at a time, row block by row block, and run a row tile at a time. Claiming rather
     /// than a fixed half per thread: on these shared machines one core often runs slower than the other
     /// (a neighbour on its sibling hyperthread), and with fixed halves the faster one then waited for
-    /// 12–23% of each kernel (measured in prefill and batch-32 decode). Weights are read once per row block (once per call at decode batch
-    /// sizes: GEMM, not one GEMV per row), and both operands of the inner loops come from cache. Rows
+    /// 12–23% of each kernel (measured in prefill and batch-32 decode). Weights are read once per row
+    /// block (once per call at decode batch sizes: GEMM, not one GEMV per row), and both operands of the
+    /// inner loops come from cache. Rows
     /// left over after the tiles (at most 3) run the one-row kernel, one panel at a time, so that a
     /// batch-1 decode streams each panel sequentially. With <paramref name="gelu"/> the outputs are
     /// y = GELU(b + W·x) (never accumulated): each thread applies GELU to a block of outputs as soon as a
