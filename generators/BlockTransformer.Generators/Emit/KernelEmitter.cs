@@ -93,8 +93,8 @@ internal sealed class KernelEmitter
                 w,
                 name,
                 $"float* x, int rows, float* w, float* b, float* y{(gelu ? string.Empty : ", bool accumulate")}",
-                fields: ["public float* X, W, B, Y;", "public int Rows;", "public bool Accumulate;", "public long Call;"],
-                $"X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = {(gelu ? "false" : "accumulate")}, Call = ThreadScratch.NextCall()",
+                fields: ["public float* X, W, B, Y;", "public int Rows;", "public bool Accumulate;", .. PackingCallField(inputs)],
+                $"X = x, Rows = rows, W = w, B = b, Y = y, Accumulate = {(gelu ? "false" : "accumulate")}{PackingCallInitializer(inputs)}",
                 ItemArguments(inputs, pairs, pairWidth, chunk, rowBlock),
                 "(Row block, chunk of panel pairs) items",
                 () =>
@@ -125,8 +125,8 @@ internal sealed class KernelEmitter
                 w,
                 name,
                 "float* x, int rows, float* w, int* tokens",
-                fields: ["public float* X, W;", "public long* Best;", "public int Rows;", "public long Call;"],
-                "X = x, Rows = rows, W = w, Best = best, Call = ThreadScratch.NextCall()",
+                fields: ["public float* X, W;", "public long* Best;", "public int Rows;", .. PackingCallField(inputs)],
+                $"X = x, Rows = rows, W = w, Best = best{PackingCallInitializer(inputs)}",
                 ItemArguments(inputs, pairs, pairWidth, chunk, rowBlock),
                 "(Row block, chunk of panel pairs) items",
                 () =>
@@ -170,6 +170,11 @@ internal sealed class KernelEmitter
     /// </summary>
     private static string ItemArguments(int inputs, int pairs, int pairWidth, int chunk, int rowBlock) =>
         $"(rows + {rowBlock - 1}) / {rowBlock} * {Chunks(pairs, chunk)}, (long)Math.Min(rows, {rowBlock}) * {inputs} * {chunk * pairWidth}";
+
+    /// <summary>The work struct's call stamp for <c>ThreadScratch.NeedsPacking</c>; only kernels that pack their rows take one.</summary>
+    private static string[] PackingCallField(int inputs) => PackRows(inputs) ? ["public long Call;"] : [];
+
+    private static string PackingCallInitializer(int inputs) => PackRows(inputs) ? ", Call = ThreadScratch.NextCall()" : string.Empty;
 
     /// <summary>
     /// Whether the multi-row tiles read packed copies of their rows: when a row is a multiple of 2 KiB
