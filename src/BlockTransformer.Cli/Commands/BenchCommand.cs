@@ -165,7 +165,7 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             {
                 return [];
             }
-            var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(budget.Value, perSample[i])]).ToList();
+            var plan = models.Select((m, i) => budget is null ? batches : [LargestBatch(m.Info.Name, budget.Value, perSample[i])]).ToList();
             for (var m = 0; m < models.Count; m++)
             {
                 Array.ForEach(plan[m], batch => CheckFits(models[m].Info.Name, batch, perSample[m]));
@@ -243,12 +243,12 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
         return (slope, peaks[0] - slope);
     }
 
-    private int LargestBatch(long budget, (long Slope, long Intercept) memory)
+    private int LargestBatch(string model, long budget, (long Slope, long Intercept) memory)
     {
         var fits = (budget - backend.CurrentBytes - memory.Intercept) / memory.Slope;
         if (fits < 1)
         {
-            throw new CliException($"not even batch 1 fits in the memory budget ({budget / (1 << 20)} MiB, the weights alone hold {backend.CurrentBytes / (1 << 20)} MiB).");
+            throw new CliException($"not even batch 1 fits in the memory budget of {ByteText.Format(budget)}: {model} at batch 1 needs about {ByteText.Format(backend.CurrentBytes + memory.Intercept + memory.Slope)}, {ByteText.Format(backend.CurrentBytes)} of it the loaded weights.");
         }
 
         return (int)Math.Min(int.MaxValue, fits >= 16 ? fits / 8 * 8 : fits);
