@@ -47,6 +47,19 @@ internal static class BenchCommand
             throw new CliException("name what to measure: --model NAME, --pair A:B or --sweep A,B,C.");
         }
 
+        // Each setting must fit each model's context before a run starts, not after minutes of other runs.
+        foreach (var (model, setting) in models.SelectMany(m => settings.Select(s => (m, s))))
+        {
+            try
+            {
+                model.Info.CheckedCachePositions(setting.PromptLength, setting.GenLength);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliException($"{setting.Name} ({setting.PromptLength} prompt + {setting.GenLength} generated tokens): {e.Message}");
+            }
+        }
+
         var plannedBatches = batches ?? [1];
         var progress = BenchProgress.ForConsole(settings.Count * BenchRunner.RunsPerSetting(models.Count, repeats, budget is null ? plannedBatches.Length : 1));
         using var interrupt = new ConsoleInterrupt(); // Ctrl+C prints what the finished runs measured
