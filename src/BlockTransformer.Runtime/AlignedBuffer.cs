@@ -42,7 +42,7 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
         }
 
         NativeMemory.Clear(pointer, (nuint)length * sizeof(float));
-        NativeMemoryStats.Add(AllocatedBytes);
+        NativeMemoryStats.Add(AllocatedBytes, bytes);
     }
 
     [LibraryImport("libc", EntryPoint = "madvise")]
@@ -72,7 +72,7 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
         {
             NativeMemory.AlignedFree(pointer);
             pointer = null;
-            NativeMemoryStats.Add(-AllocatedBytes);
+            NativeMemoryStats.Add(-AllocatedBytes, -Math.Max(1, Length) * sizeof(float));
         }
     }
 }

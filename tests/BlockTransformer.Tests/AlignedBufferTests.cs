@@ -17,7 +17,7 @@ public sealed unsafe class AlignedBufferTests
     {
         GC.Collect(); // buffers other tests dropped are freed now, not by the finalizer during this test
         GC.WaitForPendingFinalizers();
-        var before = NativeMemoryStats.CurrentBytes;
+        var (before, requestedBefore) = (NativeMemoryStats.CurrentBytes, NativeMemoryStats.RequestedBytes);
         using (var buffer = new AlignedBuffer(length))
         {
             var address = (long)buffer.Pointer;
@@ -25,10 +25,12 @@ public sealed unsafe class AlignedBufferTests
             var expected = huge ? (length * sizeof(float) + HugePage - 1) / HugePage * HugePage : length * sizeof(float);
             Assert.Equal(expected, buffer.AllocatedBytes);
             Assert.Equal(before + expected, NativeMemoryStats.CurrentBytes);
+            Assert.Equal(requestedBefore + (length * sizeof(float)), NativeMemoryStats.RequestedBytes); // what per-sample slopes use
             Assert.All(new[] { buffer.Pointer[0], buffer.Pointer[length - 1] }, value => Assert.Equal(0f, value)); // zeroed
             buffer.Pointer[length - 1] = 1; // the last float is writable
         }
 
         Assert.Equal(before, NativeMemoryStats.CurrentBytes);
+        Assert.Equal(requestedBefore, NativeMemoryStats.RequestedBytes);
     }
 }

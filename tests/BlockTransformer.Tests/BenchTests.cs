@@ -168,6 +168,23 @@ public class BenchTests
         Assert.True((BlockTransformer.Models.BlockMainB4_5Model.TotalParameters * 4) + (batch * perSample) <= budget, $"batch {batch} × {perSample} B");
     }
 
+    /// <summary>
+    /// At a 2048-token prompt block_main_b4_5's KV cache is 3.2 MB per sample: under the 4 MiB from which a
+    /// buffer takes whole huge pages at batch 1, over it at batch 2. Memory per sample must still be the
+    /// cache plus a little activation memory, not the 2 MiB of page rounding between the two batches.
+    /// </summary>
+    [Fact]
+    public void MemoryPerSampleIsNotHugePageRounding()
+    {
+        var (code, output, error) = CliTests.Bt("bench", "--model", "block_main_b4_5", "--prompt-len", "2048", "--gen-len", "8",
+            "--batch", "1", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var result = Assert.Single(json.RootElement.EnumerateArray());
+        var cache = result.GetProperty("kv_cache_bytes").GetInt64();
+        Assert.InRange(result.GetProperty("memory_per_sample_bytes").GetInt64(), cache, cache + (1 << 20));
+    }
+
     [Theory]
     [InlineData("--batch must be positive integers", "--model", "vanilla_31", "--batch", "0")]
     [InlineData("either --batch or --memory-budget", "--model", "vanilla_31", "--batch", "2", "--memory-budget", "1GiB")]

@@ -25,6 +25,15 @@ internal abstract class Backend : IDisposable
 
     public abstract long PeakBytes { get; }
 
+    /// <summary>
+    /// The peak of the bytes buffers asked for since <see cref="ResetPeak"/>, before the CPU's rounding of large
+    /// buffers to huge pages: memory per sample is taken from it (see <see cref="NativeMemoryStats"/>).
+    /// </summary>
+    public virtual long RequestedPeakBytes => PeakBytes;
+
+    /// <summary>The bytes the live buffers asked for (<see cref="CurrentBytes"/> before rounding).</summary>
+    public virtual long RequestedBytes => CurrentBytes;
+
     public abstract void ResetPeak();
 
     /// <summary>All the memory this backend's buffers may take: the machine's (or container's) for the CPU, the device's for a GPU.</summary>
@@ -76,6 +85,10 @@ internal sealed class CpuBackend : Backend
     public override long CurrentBytes => NativeMemoryStats.CurrentBytes;
 
     public override long PeakBytes => NativeMemoryStats.PeakBytes;
+
+    public override long RequestedPeakBytes => NativeMemoryStats.RequestedPeakBytes;
+
+    public override long RequestedBytes => NativeMemoryStats.RequestedBytes;
 
     public override void ResetPeak() => NativeMemoryStats.ResetPeak();
 

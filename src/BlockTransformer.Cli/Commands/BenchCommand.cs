@@ -243,16 +243,20 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
         // A first run allocates what every batch then shares (the kernels' per-thread packing buffers),
         // so that it counts in neither peak below and the slope is per sample only.
         RunForMemory(model, setting, 1, 999, $"[{setting.Name}] {model.Info.Name} warm-up", stopAfter);
+        // The slope is taken from the bytes asked for, the intercept from the bytes allocated (rounded to huge
+        // pages): rounding is at most 2 MiB per buffer whatever the batch, not memory per sample.
         var peaks = new long[2];
+        var requestedPeaks = new long[2];
         for (var batch = 1; batch <= 2; batch++)
         {
-            var before = backend.CurrentBytes;
+            var (before, requestedBefore) = (backend.CurrentBytes, backend.RequestedBytes);
             backend.ResetPeak();
             RunForMemory(model, setting, batch, 1000, $"[{setting.Name}] {model.Info.Name} memory at batch {batch}", stopAfter);
             peaks[batch - 1] = backend.PeakBytes - before;
+            requestedPeaks[batch - 1] = backend.RequestedPeakBytes - requestedBefore;
         }
 
-        var slope = Math.Max(1, peaks[1] - peaks[0]);
+        var slope = Math.Max(1, requestedPeaks[1] - requestedPeaks[0]);
         return (slope, peaks[0] - slope);
     }
 
