@@ -156,11 +156,7 @@ public class BenchTests
     public void MemoryBudgetPicksABatchWhoseMeasuredMemoryFits()
     {
         const long budget = 200L << 20;
-        var (code, output, error) = CliTests.Bt("bench", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4",
-            "--memory-budget", "200MiB", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
-        Assert.True(code == 0, error);
-        using var json = JsonDocument.Parse(output);
-        var result = Assert.Single(json.RootElement.EnumerateArray());
+        var result = SingleResult("--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4", "--memory-budget", "200MiB");
         var batch = result.GetProperty("batch").GetInt32();
         var perSample = result.GetProperty("memory_per_sample_bytes").GetInt64();
         // f32 weights of block_main_b4_5 (33.8M parameters) plus batch × per-sample memory stay within the budget.
@@ -176,13 +172,18 @@ public class BenchTests
     [Fact]
     public void MemoryPerSampleIsNotHugePageRounding()
     {
-        var (code, output, error) = CliTests.Bt("bench", "--model", "block_main_b4_5", "--prompt-len", "2048", "--gen-len", "8",
-            "--batch", "1", "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30");
-        Assert.True(code == 0, error);
-        using var json = JsonDocument.Parse(output);
-        var result = Assert.Single(json.RootElement.EnumerateArray());
+        var result = SingleResult("--model", "block_main_b4_5", "--prompt-len", "2048", "--gen-len", "8", "--batch", "1");
         var cache = result.GetProperty("kv_cache_bytes").GetInt64();
         Assert.InRange(result.GetProperty("memory_per_sample_bytes").GetInt64(), cache, cache + (1 << 20));
+    }
+
+    /// <summary>The one result of `bt bench ARGS --repeat 1 --format json` with peaks given (no calibration run).</summary>
+    private static JsonElement SingleResult(params string[] args)
+    {
+        var (code, output, error) = CliTests.Bt(["bench", .. args, "--repeat", "1", "--format", "json", "--peak-gflops", "100", "--bandwidth-gbs", "30"]);
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        return Assert.Single(json.RootElement.EnumerateArray()).Clone();
     }
 
     [Theory]
