@@ -32,7 +32,7 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
-        var bytes = Math.Max(1, length) * sizeof(float);
+        var bytes = RequestedBytes;
         var huge = bytes >= HugeBufferBytes;
         AllocatedBytes = huge ? (bytes + HugePageBytes - 1) / HugePageBytes * HugePageBytes : bytes;
         pointer = (float*)NativeMemory.AlignedAlloc((nuint)AllocatedBytes, huge ? (nuint)HugePageBytes : Alignment);
@@ -50,6 +50,9 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
 
     /// <summary>Bytes taken from the system: the floats, rounded up to whole huge pages for a large buffer.</summary>
     public long AllocatedBytes { get; }
+
+    /// <summary>Bytes the floats take (at least one float's): what <see cref="NativeMemoryStats"/> counts as asked for.</summary>
+    private long RequestedBytes => Math.Max(1, Length) * sizeof(float);
 
     ~AlignedBuffer() => Free();
 
@@ -72,7 +75,7 @@ public sealed unsafe partial class AlignedBuffer : IDisposable
         {
             NativeMemory.AlignedFree(pointer);
             pointer = null;
-            NativeMemoryStats.Add(-AllocatedBytes, -Math.Max(1, Length) * sizeof(float));
+            NativeMemoryStats.Add(-AllocatedBytes, -RequestedBytes);
         }
     }
 }
