@@ -129,7 +129,7 @@ internal sealed class DecoderEmitter
         var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim);
         var valueRows = KernelEmitter.WeightedSumRows(S.HeadDim);
         var weightedSums = valueRows > 1 ? kernels.WeightedSums(valueRows, S.HeadDim, S.HeadDim) : null;
-        var softmax = kernels.ScaledSoftmax();
+        var softmax = kernels.Softmax();
         EmitCacheStore(w);
         w.Line();
         w.Line($"/// <summary>");
@@ -199,15 +199,19 @@ internal sealed class DecoderEmitter
             {
                 w.Line("last = Math.Max(last, rows.Slot(r));");
                 w.Line("ends[r - r0] = rows.Slot(r) + 1;");
-                w.Line($"new ReadOnlySpan<float>(q + ((long)r * {p}QkvWidth), {p}HeadDim).CopyTo(new Span<float>(queries + ((r - r0) * {p}HeadDim), {p}HeadDim));");
+                w.Line($"float* query = q + ((long)r * {p}QkvWidth);");
+                using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
+                {
+                    w.Line($"queries[((r - r0) * {p}HeadDim) + d] = query[d] * {p}AttentionScale; // scaled here, so the softmax reads scaled scores");
+                }
             }
 
-            w.Line("// q·k for the group's rows gathered into one tile, against 16-position key blocks ([head_dim × 16] panels).");
+            w.Line("// (q/√d_h)·k for the group's rows gathered into one tile, against 16-position key blocks ([head_dim × 16] panels).");
             w.Line($"{keyScores}(queries, r1 - r0, ends, keys, scores, {p}ScoreStride);");
             w.Line();
             using (w.Block("for (var r = r0; r < r1; r++)"))
             {
-                w.Line($"inverse[r - r0] = 1f / {softmax}(scores + ((r - r0) * {p}ScoreStride), rows.Slot(r) + 1, {p}AttentionScale);");
+                w.Line($"inverse[r - r0] = 1f / {softmax}(scores + ((r - r0) * {p}ScoreStride), rows.Slot(r) + 1);");
             }
 
             w.Line();

@@ -312,37 +312,50 @@ internal sealed class KernelEmitter
         using (w.Block($"private static void {name}(float* queries, int count, int* ends, float* keys, float* scores, int stride)"))
         {
             w.Line($"const int HeadDim = {headDim}, Block = {PanelWidth};");
-            w.Line("var r = 0;");
-            RowTiles(w, "count", rows =>
+            w.Line("var last = 0;");
+            using (w.Block("for (var k = 0; k < count; k++)"))
             {
-                if (rows == 1)
+                w.Line("last = Math.Max(last, ends[k]);");
+            }
+
+            w.Line();
+            w.Line("// Pairs of key blocks outermost: every row tile reuses a pair from L1, so each key is read from");
+            w.Line("// memory once for the group (a head's keys for 2048 positions, 512 KiB, do not stay in L2).");
+            using (w.Block($"for (var t = 0; t < last; t += {PanelsPerTile} * Block)"))
+            {
+                w.Line("float* pair = keys + ((long)t * HeadDim);");
+                w.Line("var r = 0;");
+                RowTiles(w, "count", rows =>
                 {
-                    using (w.Block("for (var t = 0; t < ends[r]; t += Block)"))
+                    if (rows == 1)
                     {
-                        w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, 0, Block, false);");
+                        using (w.Block("for (var b = t; b < Math.Min(ends[r], t + (2 * Block)); b += Block)"))
+                        {
+                            w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)b * HeadDim), null, scores + (r * stride) + b, 0, Block, false);");
+                        }
+
+                        return;
                     }
 
-                    return;
-                }
+                    w.Line("var end = 0;");
+                    using (w.Block($"for (var k = r; k < r + {rows}; k++)"))
+                    {
+                        w.Line("end = Math.Max(end, ends[k]);");
+                    }
 
-                w.Line("var end = 0;");
-                using (w.Block($"for (var k = r; k < r + {rows}; k++)"))
-                {
-                    w.Line("end = Math.Max(end, ends[k]);");
-                }
+                    w.Line();
+                    w.Line("// Both blocks while some row of the tile needs the second, else the first if one needs it.");
+                    using (w.Block("if (t + Block < end)"))
+                    {
+                        w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16: false)}(queries + (r * HeadDim), pair, null, scores + (r * stride) + t, stride, Block, false);");
+                    }
 
-                w.Line("var t = 0;");
-                w.Line("// Pairs of key blocks while some row needs both, then the last block if one is left.");
-                using (w.Block($"for (; t + {PanelsPerTile * PanelWidth} <= end + Block - 1; t += {PanelsPerTile * PanelWidth})"))
-                {
-                    w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
-                }
-
-                using (w.Block("if (t < end)"))
-                {
-                    w.Line($"{Panel(rows, 1, headDim, bf16: false)}(queries + (r * HeadDim), keys + ((long)t * HeadDim), null, scores + (r * stride) + t, stride, Block, false);");
-                }
-            });
+                    using (w.Block("else if (t < end)"))
+                    {
+                        w.Line($"{Panel(rows, 1, headDim, bf16: false)}(queries + (r * HeadDim), pair, null, scores + (r * stride) + t, stride, Block, false);");
+                    }
+                });
+            }
         }
     });
 
@@ -682,12 +695,16 @@ internal sealed class KernelEmitter
             }
         });
 
-    /// <summary>In place: s[t] ← exp(scale·s[t] − max) for t &lt; count (a numerically safe softmax numerator); returns Σ.</summary>
-    public string ScaledSoftmax() => Request("ScaledSoftmax", (w, name) =>
+    /// <summary>
+    /// In place: s[t] ← exp(s[t] − max) for t &lt; count (a numerically safe softmax numerator); returns Σ.
+    /// The caller scales the queries by 1/√d_h, so the scores arrive scaled: one read-only pass for the
+    /// max and one read-write pass for e^x, not a third that writes the scaled scores back.
+    /// </summary>
+    public string Softmax() => Request("Softmax", (w, name) =>
     {
-        w.Line("/// <summary>s[t] ← exp(scale·s[t] − max_t) for t &lt; count, vectorized; returns the sum (the softmax denominator).</summary>");
+        w.Line("/// <summary>s[t] ← exp(s[t] − max_t) for t &lt; count, vectorized; returns the sum (the softmax denominator).</summary>");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static float {name}(float* s, int count, float scale)"))
+        using (w.Block($"private static float {name}(float* s, int count)"))
         {
             w.Line("var max = float.NegativeInfinity;");
             w.Line("var t = 0;");
@@ -699,9 +716,7 @@ internal sealed class KernelEmitter
                     w.Line($"var m = {v}.Create(float.NegativeInfinity);");
                     using (w.Block($"for (; t + {flavor.Lanes} <= count; t += {flavor.Lanes})"))
                     {
-                        w.Line($"var scaled = {v}.Load(s + t) * scale;");
-                        w.Line("scaled.Store(s + t);");
-                        w.Line($"m = {v}.Max(m, scaled);");
+                        w.Line($"m = {v}.MaxNative(m, {v}.Load(s + t));");
                     }
 
                     using (w.Block($"for (var lane = 0; lane < {flavor.Lanes}; lane++)"))
@@ -713,7 +728,6 @@ internal sealed class KernelEmitter
 
             using (w.Block("for (; t < count; t++)"))
             {
-                w.Line("s[t] *= scale;");
                 w.Line("max = MathF.Max(max, s[t]);");
             }
 
@@ -744,6 +758,7 @@ internal sealed class KernelEmitter
                 w.Line("sum += s[t];");
             }
 
+            w.Line();
             w.Line("return sum;");
         }
     });
@@ -774,7 +789,7 @@ internal sealed class KernelEmitter
             }
 
             w.Line($"var er = {v}.FusedMultiplyAdd(p, r * r, r) + {v}<float>.One;");
-            w.Line($"var twoToN = {v}.ShiftLeft({v}.ConvertToInt32(n) + {v}.Create(127), 23).AsSingle();");
+            w.Line($"var twoToN = {v}.ShiftLeft({v}.ConvertToInt32Native(n) + {v}.Create(127), 23).AsSingle();");
             w.Line("return er * twoToN;");
         }
     });
