@@ -698,12 +698,14 @@ internal sealed class KernelEmitter
     /// <summary>
     /// In place: s[t] ← exp(s[t] − max) for t &lt; count (a numerically safe softmax numerator); returns Σ.
     /// The caller scales the queries by 1/√d_h, so the scores arrive scaled: one read-only pass for the
-    /// max and one read-write pass for e^x, not a third that writes the scaled scores back.
+    /// max and one read-write pass for e^x, not a third that writes the scaled scores back. Kept out of line:
+    /// inlined into the attention method, the e^x loop had too few free registers and reloaded ten constants
+    /// from the stack on every vector (seen in DOTNET_JitDisasm).
     /// </summary>
     public string Softmax() => Request("Softmax", (w, name) =>
     {
         w.Line("/// <summary>s[t] ← exp(s[t] − max_t) for t &lt; count, vectorized; returns the sum (the softmax denominator).</summary>");
-        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Line("[MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]");
         using (w.Block($"private static float {name}(float* s, int count)"))
         {
             w.Line("var max = float.NegativeInfinity;");
