@@ -75,6 +75,45 @@ public class GenerationTests
         }
     }
 
+    /// <summary>
+    /// A 65536-position model generates on a thread with a 1 MiB stack, like a thread-pool thread's (1.5 MiB
+    /// on Linux), which runs its share of every kernel: attention's 4 MiB score tile must not be on the stack.
+    /// </summary>
+    [Fact]
+    public void LongContextModelGeneratesOnASmallStack()
+    {
+        var descriptor = TestModels.Find("tiny_vanilla_context");
+        var path = TestModels.WriteWeights(descriptor, TensorDType.F32);
+        int[][] prompts = [[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3]];
+        var options = new GenerationOptions { MaxNewTokens = 4, StopAtEos = false };
+        var run = (Results: Array.Empty<GenerationResult>(), Logits: Array.Empty<List<float[]>>());
+        Exception? failure = null;
+        var thread = new Thread(
+            () =>
+            {
+                try
+                {
+                    using var model = descriptor.Load(path);
+                    run = TestModels.Run(model, prompts, options);
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+            },
+            maxStackSize: 1 << 20);
+        thread.Start();
+        thread.Join();
+
+        Assert.Null(failure);
+        var expected = new ReferenceVanillaModel(descriptor.Info, ReferenceModels.ReadAll(path)).Generate(prompts[0], 4, stopAtEos: false);
+        Assert.Equal(expected.Ids, run.Results[0].GeneratedIds);
+        for (var step = 0; step < expected.Logits.Count; step++)
+        {
+            AssertClose(expected.Logits[step], run.Logits[0][step], $"token {step}");
+        }
+    }
+
     [Theory]
     [InlineData("tiny_block")]
     [InlineData("tiny_vanilla")]

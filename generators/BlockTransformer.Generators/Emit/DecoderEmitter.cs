@@ -158,7 +158,7 @@ internal sealed class DecoderEmitter
             ["public float* Qkv, Output;", .. AttentionFields],
             () =>
             {
-                w.Line($"float* scores = stackalloc float[{p}QueryTile * {p}ScoreStride];");
+                w.Line($"float* scores = ThreadScratch.Scores({p}QueryTile * {p}ScoreStride); // not stackalloc: long contexts outgrow a pool thread's stack");
                 w.Line("var n = Rows.Count;");
                 using (w.Block("for (var item = start; item < end; item++)"))
                 {

@@ -33,9 +33,9 @@ internal static class ModelEmitter
         w.Line(isBlock
             ? $"/// <summary>Block Transformer \"{spec.Name}\": lookup-concat embedder, block decoder, token decoder (Ho et al., 2024).</summary>"
             : $"/// <summary>Vanilla GPT-NeoX model \"{spec.Name}\", the baseline the block models are measured against.</summary>");
-        // Attention work items stackalloc a score tile of QueryTile × (MaxContext + 16) floats (256 KiB for a
-        // 4096-position decoder) per item: zeroing it was 4.6% of a batch-1 vanilla_31 decode step. Every
-        // element is written before it is read (scores by whole key blocks, then zeroed past each row's end).
+        // Attention stackallocs a few small per-item buffers (the gathered queries, row ends, softmax inverses)
+        // and writes every element before reading it, so the runtime need not zero them. (Its score tile,
+        // zeroed on the stack, once cost 4.6% of a batch-1 vanilla_31 decode step; it lives in ThreadScratch now.)
         w.Line("[SkipLocalsInit]");
         using (w.Block($"public sealed unsafe partial class {spec.TypeName} : {(isBlock ? "IBlockTransformerModel" : "IVanillaModel")}"))
         {

@@ -1,14 +1,19 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace BlockTransformer.Runtime;
 
 /// <summary>
-/// One float buffer per thread for kernels that repack their inputs (the linear layers' packed row
-/// tiles). It grows to the largest request and lives as long as the thread; the worker threads are
-/// persistent, so decode steps do not allocate.
+/// Float buffers per thread: one for kernels that repack their inputs (the linear layers' packed row
+/// tiles), one for attention's score tiles. Each grows to the largest request and lives as long as the
+/// thread; the worker threads are persistent, so decode steps do not allocate.
 /// </summary>
 public static unsafe class ThreadScratch
 {
     [ThreadStatic]
     private static AlignedBuffer? buffer;
+
+    [ThreadStatic]
+    private static AlignedBuffer? scores;
 
     /// <summary>The kernel call and row block whose packed rows the buffer holds (call 0: none).</summary>
     [ThreadStatic]
@@ -18,14 +23,36 @@ public static unsafe class ThreadScratch
 
     public static float* Get(long length)
     {
-        if (buffer is null || buffer.Length < length)
+        if (Grow(ref buffer, length))
         {
-            buffer?.Dispose();
-            buffer = new AlignedBuffer(length);
             holds = default;
         }
 
         return buffer.Pointer;
+    }
+
+    /// <summary>
+    /// The calling thread's attention score tile (QueryTile × (MaxContext + 16) floats: 256 KiB at 4096
+    /// positions, 4 MiB at 65536). It is not on the stack because the thread that calls a kernel runs a
+    /// share of its items, and a thread-pool thread's stack is 1.5 MiB on Linux.
+    /// </summary>
+    public static float* Scores(long length)
+    {
+        Grow(ref scores, length);
+        return scores.Pointer;
+    }
+
+    /// <summary>Replaces <paramref name="target"/> with a larger buffer if it holds fewer than <paramref name="length"/> floats; true if it did.</summary>
+    private static bool Grow([NotNull] ref AlignedBuffer? target, long length)
+    {
+        if (target is not null && target.Length >= length)
+        {
+            return false;
+        }
+
+        target?.Dispose();
+        target = new AlignedBuffer(length);
+        return true;
     }
 
     /// <summary>A number identifying one kernel call, for <see cref="NeedsPacking"/>.</summary>
