@@ -329,7 +329,7 @@ internal sealed class KernelEmitter
                 {
                     if (rows == 1)
                     {
-                        using (w.Block("for (var b = t; b < Math.Min(ends[r], t + (2 * Block)); b += Block)"))
+                        using (w.Block($"for (var b = t; b < Math.Min(ends[r], t + ({PanelsPerTile} * Block)); b += Block)"))
                         {
                             w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)b * HeadDim), null, scores + (r * stride) + b, 0, Block, false);");
                         }
