@@ -155,15 +155,15 @@ internal sealed partial class KernelEmitter
         {
             w.Line($"x = {v}.Min({v}.Max(x, {v}.Create(-87.3f)), {v}.Create(88.3f));");
             w.Line($"var n = {v}.Round(x * 1.44269504f);");
-            w.Line($"var r = {v}.FusedMultiplyAdd(n, {v}.Create(-0.693359375f), x);");
-            w.Line($"r = {v}.FusedMultiplyAdd(n, {v}.Create(2.12194440e-4f), r);");
-            w.Line($"var p = {v}.FusedMultiplyAdd(r, {v}.Create(1.9875691500e-4f), {v}.Create(1.3981999507e-3f));");
+            w.Line($"var r = {v}.{flavor.MultiplyAdd}(n, {v}.Create(-0.693359375f), x);");
+            w.Line($"r = {v}.{flavor.MultiplyAdd}(n, {v}.Create(2.12194440e-4f), r);");
+            w.Line($"var p = {v}.{flavor.MultiplyAdd}(r, {v}.Create(1.9875691500e-4f), {v}.Create(1.3981999507e-3f));");
             foreach (var c in new[] { "8.3334519073e-3f", "4.1665795894e-2f", "1.6666665459e-1f", "5.0000001201e-1f" })
             {
-                w.Line($"p = {v}.FusedMultiplyAdd(p, r, {v}.Create({c}));");
+                w.Line($"p = {v}.{flavor.MultiplyAdd}(p, r, {v}.Create({c}));");
             }
 
-            w.Line($"var er = {v}.FusedMultiplyAdd(p, r * r, r) + {v}<float>.One;");
+            w.Line($"var er = {v}.{flavor.MultiplyAdd}(p, r * r, r) + {v}<float>.One;");
             w.Line($"var twoToN = {v}.ShiftLeft({v}.ConvertToInt32Native(n) + {v}.Create(127), 23).AsSingle();");
             w.Line("return er * twoToN;");
         }
@@ -192,10 +192,10 @@ internal sealed partial class KernelEmitter
                     {
                         w.Line($"var weight = {v}.Create(p[t]);");
                         w.Line($"float* row = values + ((long)t * {stride});");
-                        w.Line(string.Join(" ", Each(vectors, k => $"a{k} = {v}.FusedMultiplyAdd(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
+                        w.Line(string.Join(" ", Each(vectors, k => $"a{k} = {v}.{flavor.MultiplyAdd}(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
                     }
 
-                    w.Line(string.Join(" ", Each(vectors, k => $"(accumulate ? {v}.FusedMultiplyAdd(a{k}, {v}.Create(scale), {v}.Load(y + {k * flavor.Lanes})) : a{k} * scale).Store(y + {k * flavor.Lanes});")));
+                    w.Line(string.Join(" ", Each(vectors, k => $"(accumulate ? {v}.{flavor.MultiplyAdd}(a{k}, {v}.Create(scale), {v}.Load(y + {k * flavor.Lanes})) : a{k} * scale).Store(y + {k * flavor.Lanes});")));
                     w.Line("return;");
                 }
 
@@ -254,14 +254,14 @@ internal sealed partial class KernelEmitter
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line($"var p{r} = {v}.Create(p[{(r == 0 ? string.Empty : Offset(r, "pStride") + " + ")}t]);");
-                                w.Line(string.Join(" ", Each(vectors, k => $"a{r}_{k} = {v}.FusedMultiplyAdd(p{r}, v{k}, a{r}_{k});")));
+                                w.Line(string.Join(" ", Each(vectors, k => $"a{r}_{k} = {v}.{flavor.MultiplyAdd}(p{r}, v{k}, a{r}_{k});")));
                             }
                         }
 
                         for (var r = 0; r < rows; r++)
                         {
                             w.Line($"float* y{r} = y{(r == 0 ? string.Empty : " + " + Offset(r, "yStride"))}; var s{r} = {v}.Create(scale[{r}]);");
-                            foreach (var store in Each(vectors, k => $"(accumulate ? {v}.FusedMultiplyAdd(a{r}_{k}, s{r}, {v}.Load(y{r}{Plus(k * flavor.Lanes)})) : a{r}_{k} * s{r}).Store(y{r}{Plus(k * flavor.Lanes)});"))
+                            foreach (var store in Each(vectors, k => $"(accumulate ? {v}.{flavor.MultiplyAdd}(a{r}_{k}, s{r}, {v}.Load(y{r}{Plus(k * flavor.Lanes)})) : a{r}_{k} * s{r}).Store(y{r}{Plus(k * flavor.Lanes)});"))
                             {
                                 w.Line(store);
                             }

@@ -12,7 +12,7 @@ internal sealed partial class KernelEmitter
         $"Σ x[i] for i &lt; {length}",
         "float* x",
         prologue: null,
-        (v, at, acc) => $"{acc} + {v}.Load(x + {at})",
+        (f, at, acc) => $"{acc} + {f.Type}.Load(x + {at})",
         at => $"x[{at}]");
 
     /// <summary>Σ (x[i] − mean)² over a fixed length (LayerNorm variance, two-pass for accuracy).</summary>
@@ -22,14 +22,14 @@ internal sealed partial class KernelEmitter
         $"Σ (x[i] − mean)² for i &lt; {length}",
         "float* x, float mean",
         prologue: v => $"var m = {v}.Create(mean);",
-        (v, at, acc) => $"{v}.FusedMultiplyAdd({v}.Load(x + {at}) - m, {v}.Load(x + {at}) - m, {acc})",
+        (f, at, acc) => $"{f.Type}.{f.MultiplyAdd}({f.Type}.Load(x + {at}) - m, {f.Type}.Load(x + {at}) - m, {acc})",
         at => $"(x[{at}] - mean) * (x[{at}] - mean)");
 
     /// <summary>
     /// A sum over a fixed length: per vector width, up to four accumulators over whole vectors, then
     /// the remaining whole vectors, then a scalar tail only when the length needs one.
     /// </summary>
-    private string Reduction(string name, int length, string summary, string parameters, Func<string, string>? prologue, Func<string, string, string, string> accumulate, Func<string, string> scalarTerm) =>
+    private string Reduction(string name, int length, string summary, string parameters, Func<string, string>? prologue, Func<VectorFlavor, string, string, string> accumulate, Func<string, string> scalarTerm) =>
         Request(name, (w, _) =>
         {
             w.Line($"/// <summary>{summary}.</summary>");
@@ -64,13 +64,13 @@ internal sealed partial class KernelEmitter
                         {
                             for (var k = 0; k < accumulators; k++)
                             {
-                                w.Line($"acc{k} = {accumulate(v, k == 0 ? "i" : $"i + {k * flavor.Lanes}", "acc" + k)};");
+                                w.Line($"acc{k} = {accumulate(flavor, k == 0 ? "i" : $"i + {k * flavor.Lanes}", "acc" + k)};");
                             }
                         }
 
                         for (var i = mainEnd; i + flavor.Lanes <= length; i += flavor.Lanes)
                         {
-                            w.Line($"acc0 = {accumulate(v, i.ToString(System.Globalization.CultureInfo.InvariantCulture), "acc0")};");
+                            w.Line($"acc0 = {accumulate(flavor, i.ToString(System.Globalization.CultureInfo.InvariantCulture), "acc0")};");
                         }
 
                         w.Line($"var sum = {v}.Sum({string.Join(" + ", Names("acc", accumulators))});");

@@ -368,13 +368,13 @@ internal sealed partial class KernelEmitter
                             {
                                 var at = $"i{Plus(k)}";
                                 w.Line($"var x{k} = {v}.Create(x[{at}]);");
-                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.FusedMultiplyAdd(x{k}, {Load(flavor, Weight(0, k == 0 ? "i" : $"(i + {k})", h * flavor.Lanes))}, a{k}_{h});")));
+                                w.Line(string.Join(" ", Each(halves, h => $"a{k}_{h} = {v}.{flavor.MultiplyAdd}(x{k}, {Load(flavor, Weight(0, k == 0 ? "i" : $"(i + {k})", h * flavor.Lanes))}, a{k}_{h});")));
                             }
                         }
 
                         for (var i = mainEnd; i < length; i++)
                         {
-                            w.Line(string.Join(" ", Each(halves, h => $"a0_{h} = {v}.FusedMultiplyAdd({v}.Create(x[{i}]), {Load(flavor, ((i * PanelWidth) + (h * flavor.Lanes)).ToString(System.Globalization.CultureInfo.InvariantCulture))}, a0_{h});")));
+                            w.Line(string.Join(" ", Each(halves, h => $"a0_{h} = {v}.{flavor.MultiplyAdd}({v}.Create(x[{i}]), {Load(flavor, ((i * PanelWidth) + (h * flavor.Lanes)).ToString(System.Globalization.CultureInfo.InvariantCulture))}, a0_{h});")));
                         }
 
                         var sums = Each(halves, h => string.Join(" + ", Each(Chains, k => $"a{k}_{h}")));
@@ -393,7 +393,7 @@ internal sealed partial class KernelEmitter
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line($"var x{r} = {v}.Create({input(r)});");
-                                w.Line(string.Join(" ", Each(panels * halves, k => $"a{r}_{k} = {v}.FusedMultiplyAdd(x{r}, w{k}, a{r}_{k});")));
+                                w.Line(string.Join(" ", Each(panels * halves, k => $"a{r}_{k} = {v}.{flavor.MultiplyAdd}(x{r}, w{k}, a{r}_{k});")));
                             }
                         }
 
@@ -482,7 +482,8 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// Accumulators a tile may hold in registers, leaving room for its weight vectors and a broadcast:
     /// 24 of AVX-512's 32 registers; 12 of AVX2's 16 (a 256-bit path on an AVX-512 machine has 32, but
-    /// the path must also fit AVX2 machines).
+    /// the path must also fit AVX2 machines), and 12 on the 128-bit path too, which must fit x64's 16
+    /// (ARM64 has 32 NEON registers).
     /// </summary>
     private static int AccumulatorRegisters(VectorFlavor flavor) => flavor.Lanes == 16 ? 24 : 12;
 
@@ -511,10 +512,12 @@ internal sealed partial class KernelEmitter
 
             // No stackalloc here: the JIT does not inline a method that has one, and a call after a tile's
             // loop makes it spill every accumulator on each step of the loop (measured: a third of the speed).
-            var element = halves == 1 ? "s0.GetElement(j)" : $"j < {flavor.Lanes} ? s0.GetElement(j) : s1.GetElement(j - {flavor.Lanes})";
+            string Element(int h) => h == halves - 1
+                ? $"s{h}.GetElement(j{(h == 0 ? string.Empty : $" - {h * flavor.Lanes}")})"
+                : $"j < {(h + 1) * flavor.Lanes} ? s{h}.GetElement(j{(h == 0 ? string.Empty : $" - {h * flavor.Lanes}")}) : {Element(h + 1)}";
             using (w.Block("for (var j = 0; j < count; j++)"))
             {
-                w.Line($"var value = ({element}) + (b == null ? 0f : b[j]);");
+                w.Line($"var value = ({Element(0)}) + (b == null ? 0f : b[j]);");
                 w.Line("y[j] = accumulate ? y[j] + value : value;");
             }
         }

@@ -4,10 +4,17 @@ using BlockTransformer.Generators.Helpers;
 
 namespace BlockTransformer.Generators.Emit;
 
-/// <summary>A SIMD width the emitted kernels are written for; the JIT keeps only the accelerated branch.</summary>
-internal sealed record VectorFlavor(string Type, int Lanes)
+/// <summary>
+/// A SIMD width the emitted kernels are written for; the JIT keeps only the accelerated branch, the widest
+/// the machine runs. Vector128 serves ARM64 (NEON, where Vector256 is not accelerated) and x64 without AVX2,
+/// which would otherwise run the scalar loops. <paramref name="MultiplyAdd"/> is the method for a·b + c:
+/// fused on the wide paths (every AVX2 machine has FMA), <c>MultiplyAddEstimate</c> on Vector128, which is
+/// fused where the hardware has it (NEON) and a multiply then an add where it has not (x64 without FMA,
+/// where <c>FusedMultiplyAdd</c> is emulated in software: 4x slower than the scalar loops, measured).
+/// </summary>
+internal sealed record VectorFlavor(string Type, int Lanes, string MultiplyAdd)
 {
-    public static readonly VectorFlavor[] All = { new("Vector512", 16), new("Vector256", 8) };
+    public static readonly VectorFlavor[] All = { new("Vector512", 16, "FusedMultiplyAdd"), new("Vector256", 8, "FusedMultiplyAdd"), new("Vector128", 4, "MultiplyAddEstimate") };
 
     public string Zero => $"{Type}<float>.Zero";
 }
@@ -15,7 +22,7 @@ internal sealed record VectorFlavor(string Type, int Lanes)
 /// <summary>
 /// Emits shape-specialized kernels on request, once per distinct shape: callers ask for a kernel by
 /// its sizes and get the method name back; <see cref="EmitAll"/> writes every requested method.
-/// Each kernel has a Vector512 path, a Vector256 path and a scalar path, with a scalar tail only when
+/// Each kernel has a Vector512, a Vector256 and a Vector128 path and a scalar path, with a scalar tail only when
 /// the size is not a multiple of the vector width.
 /// </summary>
 internal sealed partial class KernelEmitter

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -22,7 +23,7 @@ public static unsafe class Calibration
     /// </summary>
     public static string MachineKey()
     {
-        var vectors = Vector512.IsHardwareAccelerated ? "512-bit vectors" : Vector256.IsHardwareAccelerated ? "256-bit vectors" : "no 256-bit vectors";
+        var vectors = Vector512.IsHardwareAccelerated ? "512-bit vectors" : Vector256.IsHardwareAccelerated ? "256-bit vectors" : "128-bit vectors";
         return $"{CpuName()}, {vectors}, {Parallelism.MaxThreads} thread{(Parallelism.MaxThreads == 1 ? string.Empty : "s")}";
     }
 
@@ -73,11 +74,12 @@ public static unsafe class Calibration
     /// The faster of 256-bit and (where accelerated) 512-bit FMAs: Zen 4 runs a 512-bit FMA as two 256-bit
     /// halves, the same FLOP rate, but Zen 5 has full-width units, and a 256-bit loop there reports half
     /// the peak (measured: 205.6 GFLOP/s on two Zen 5 cores, while prefill reached 287.6 with 512-bit tiles).
+    /// Without 256-bit vectors (ARM64, x64 without AVX2) the kernels run 128-bit vectors, and so does this.
     /// </summary>
     private static double FmaPeak(int threads) =>
-        Vector512.IsHardwareAccelerated
-            ? Math.Max(FmaPeak<Vector256<float>>(threads), FmaPeak<Vector512<float>>(threads))
-            : FmaPeak<Vector256<float>>(threads);
+        Vector512.IsHardwareAccelerated ? Math.Max(FmaPeak<Vector256<float>>(threads), FmaPeak<Vector512<float>>(threads))
+        : Vector256.IsHardwareAccelerated ? FmaPeak<Vector256<float>>(threads)
+        : FmaPeak<Vector128<float>>(threads);
 
     private static double FmaPeak<TVector>(int threads)
         where TVector : struct
@@ -107,17 +109,22 @@ public static unsafe class Calibration
         return Fma(Fma(Fma(Fma(c0, c1, c2), c3, c4), Fma(Fma(c5, c6, c7), c8, c9), c10), c11, b);
     }
 
-    // c·a + b at TVector's width; the JIT compiles the typeof tests and casts away for each struct type.
+    // c·a + b at TVector's width; the JIT compiles the typeof tests and casts away for each struct type. At
+    // 128 bits a multiply-add the kernels' way: fused where the hardware has FMA, else a multiply and an add.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVector Fma<TVector>(TVector c, TVector a, TVector b)
         where TVector : struct =>
         typeof(TVector) == typeof(Vector512<float>)
             ? (TVector)(object)Vector512.FusedMultiplyAdd((Vector512<float>)(object)c, (Vector512<float>)(object)a, (Vector512<float>)(object)b)
-            : (TVector)(object)Vector256.FusedMultiplyAdd((Vector256<float>)(object)c, (Vector256<float>)(object)a, (Vector256<float>)(object)b);
+            : typeof(TVector) == typeof(Vector256<float>)
+            ? (TVector)(object)Vector256.FusedMultiplyAdd((Vector256<float>)(object)c, (Vector256<float>)(object)a, (Vector256<float>)(object)b)
+            : (TVector)(object)Vector128.MultiplyAddEstimate((Vector128<float>)(object)c, (Vector128<float>)(object)a, (Vector128<float>)(object)b);
 
     private static TVector Splat<TVector>(float value)
         where TVector : struct =>
-        typeof(TVector) == typeof(Vector512<float>) ? (TVector)(object)Vector512.Create(value) : (TVector)(object)Vector256.Create(value);
+        typeof(TVector) == typeof(Vector512<float>) ? (TVector)(object)Vector512.Create(value)
+        : typeof(TVector) == typeof(Vector256<float>) ? (TVector)(object)Vector256.Create(value)
+        : (TVector)(object)Vector128.Create(value);
 
     /// <summary>Bytes per second of a = b + s·c, counting the three arrays once each (STREAM's convention).</summary>
     private static double TriadBandwidth(int threads)
@@ -132,10 +139,11 @@ public static unsafe class Calibration
         {
             var start = length * t / threads / 16 * 16;
             var end = t == threads - 1 ? length : length * (t + 1) / threads / 16 * 16;
-            var s = Vector256.Create(3f);
-            for (var i = start; i < end; i += 8)
+            // Vector<float>: 256 bits with AVX2, 128 on ARM64 and older x64, whose FMA would be emulated.
+            var s = new Vector<float>(3f);
+            for (var i = start; i < end; i += Vector<float>.Count)
             {
-                Vector256.FusedMultiplyAdd(s, Vector256.Load(pc + i), Vector256.Load(pb + i)).Store(pa + i);
+                Vector.MultiplyAddEstimate(s, Vector.Load(pc + i), Vector.Load(pb + i)).Store(pa + i);
             }
         });
         return 3.0 * length * sizeof(float) / clock.Elapsed.TotalSeconds;

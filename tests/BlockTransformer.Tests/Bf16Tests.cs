@@ -1,0 +1,44 @@
+using System.Runtime.Intrinsics;
+using BlockTransformer.Runtime;
+
+namespace BlockTransformer.Tests;
+
+/// <summary>The bf16 panel loads of every vector width widen to the floats the bf16 values stand for.</summary>
+public unsafe class Bf16Tests
+{
+    /// <summary>Floats exactly representable in bf16 (at most 8 significant bits), signs and zeros mixed.</summary>
+    private static readonly float[] Values =
+        [1f, -1.5f, 0.15625f, 3f, -0f, 1024f, 0.5f, -7f, 96f, 2.5f, -0.75f, 255f, 0.1015625f, -3.5f, 6f, 1.0078125f];
+
+    [Fact]
+    public void EveryWidthLoadsTheFloatsItsBf16ValuesStandFor()
+    {
+        Assert.All(Values, v => Assert.Equal(0u, BitConverter.SingleToUInt32Bits(v) & 0xFFFF));
+        var bf16 = Values.Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray();
+        fixed (ushort* p = bf16)
+        {
+            for (var i = 0; i < Values.Length; i++)
+            {
+                Assert.Equal(Values[i], Bf16.ToSingle(p[i]));
+            }
+
+            for (var at = 0; at < Values.Length; at += 4)
+            {
+                Assert.Equal(Values[at..(at + 4)], Lanes(Bf16.LoadVector128(p + at)));
+            }
+
+            for (var at = 0; at < Values.Length; at += 8)
+            {
+                Assert.Equal(Values[at..(at + 8)], Lanes(Bf16.LoadVector256(p + at)));
+            }
+
+            Assert.Equal(Values, Lanes(Bf16.LoadVector512(p)));
+        }
+    }
+
+    private static float[] Lanes(Vector128<float> v) => Enumerable.Range(0, 4).Select(i => v[i]).ToArray();
+
+    private static float[] Lanes(Vector256<float> v) => Enumerable.Range(0, 8).Select(i => v[i]).ToArray();
+
+    private static float[] Lanes(Vector512<float> v) => Enumerable.Range(0, 16).Select(i => v[i]).ToArray();
+}
