@@ -17,6 +17,7 @@ public static unsafe class Bf16
     public static Vector256<float> LoadVector256(ushort* p) =>
         Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(p).ToVector256Unsafe()), 16).AsSingle();
 
+    // Four values: an 8-byte load, as a 16-byte one would read past the end of the last panel.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> LoadVector128(ushort* p) =>
         Vector128.ShiftLeft(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16()), 16).AsSingle();
