@@ -58,12 +58,21 @@ public unsafe class AttentionBenchmarks
         var s = Case.Shape;
         model = BenchmarkModels.Find(Case.Model).CreateRandom(1, TensorDType.F32);
         kernel = GeneratedKernels.Bind<AttentionKernel>(model.GetType(), Case.Kernel, model);
-        cache = new KvCache(Case.Rows, 1, Case.Context, s.KvHeads, s.HeadDim);
+        var bf16 = model.Info.Bf16KvCache;
+        cache = new KvCache(Case.Rows, 1, Case.Context, s.KvHeads, s.HeadDim, bf16);
         var random = new Random(5);
-        var cachedValues = new Span<float>(cache.Keys(0, 0, 0), checked((int)(KvCache.BytesFor(Case.Rows, 1, Case.Context, s.KvDim) / sizeof(float))));
-        foreach (ref var value in cachedValues)
+        var elements = checked((int)(KvCache.BytesFor(Case.Rows, 1, Case.Context, s.KvDim, bf16) / cache.ElementBytes));
+        for (var i = 0; i < elements; i++)
         {
-            value = (float)((random.NextDouble() * 2) - 1);
+            var value = (float)((random.NextDouble() * 2) - 1);
+            if (bf16)
+            {
+                cache.Keys<ushort>(0, 0, 0)[i] = TensorDTypes.ToBFloat16(value);
+            }
+            else
+            {
+                cache.Keys<float>(0, 0, 0)[i] = value;
+            }
         }
 
         rows.Clear();

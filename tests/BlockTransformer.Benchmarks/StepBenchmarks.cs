@@ -69,7 +69,7 @@ public class StepBenchmarks
         model = descriptor.CreateRandom(1, TensorDType.F32);
         var shape = model.Info.Decoder;
         var position = Case.Capacity - 1;
-        cache = new KvCache(Case.Batch, shape.Layers, Case.Capacity, shape.KvHeads, shape.HeadDim);
+        cache = new KvCache(Case.Batch, shape.Layers, Case.Capacity, shape.KvHeads, shape.HeadDim, model.Info.Bf16KvCache);
         for (var b = 0; b < Case.Batch; b++)
         {
             decodeRows.Add(b, position, position);

@@ -19,6 +19,8 @@ public class GenerationTests
     [InlineData("tiny_block_bf16", TensorDType.BF16, TokenPositions.Training)]
     [InlineData("tiny_vanilla", TensorDType.F32, TokenPositions.Training)]
     [InlineData("tiny_vanilla_mqa", TensorDType.BF16, TokenPositions.Training)]
+    [InlineData("tiny_vanilla_kv_bf16", TensorDType.F32, TokenPositions.Training)]
+    [InlineData("tiny_block_kv_bf16", TensorDType.BF16, TokenPositions.Training)]
     public void GeneratedModelMatchesReferenceOnRaggedBatch(string name, TensorDType dtype, TokenPositions positions)
     {
         var descriptor = TestModels.Find(name);
@@ -48,13 +50,16 @@ public class GenerationTests
     /// reaches the logits; a prompt's rows are attended 16 at a time, so lengths not a multiple of 16
     /// leave partial groups. tiny_vanilla_wide's FFN spans several chunks of panel pairs, each finished by
     /// the fused GELU on its own; tiny_vanilla_rowblocks' packed FFN down-projection spans two row blocks
-    /// of several chunks each, claimed by both threads.
+    /// of several chunks each, claimed by both threads. The _kv_bf16 models read bf16 key and value blocks in
+    /// those tiles.
     /// </summary>
     [Theory]
     [InlineData("tiny_vanilla_long", 150)]
     [InlineData("tiny_block", 171)]
     [InlineData("tiny_vanilla_wide", 40)]
     [InlineData("tiny_vanilla_rowblocks", 600)]
+    [InlineData("tiny_vanilla_kv_bf16", 150)]
+    [InlineData("tiny_block_kv_bf16", 171)]
     public void LongPromptsMatchReference(string name, int length)
     {
         var descriptor = TestModels.Find(name);
@@ -204,7 +209,7 @@ public class GenerationTests
     {
         using var model = BlockTransformer.Models.BlockMainB4_5Model.CreateRandom(1);
         const int batch = 8;
-        using var cache = new KvCache(batch, BlockTransformer.Models.BlockMainB4_5Model.TokenLayers, 5, 8, 32);
+        using var cache = new KvCache(batch, BlockTransformer.Models.BlockMainB4_5Model.TokenLayers, 5, 8, 32, bf16: false);
         using var scratch = new Scratch();
         var rows = new DecoderRows();
         for (var b = 0; b < batch; b++)

@@ -21,6 +21,8 @@ public sealed class GpuTests(GpuSimulator simulator)
     [InlineData("tiny_vanilla", TokenPositions.Training)]
     [InlineData("tiny_vanilla_mqa", TokenPositions.Training)]
     [InlineData("tiny_vanilla_vocab", TokenPositions.Training)] // 20 sampling chunks merged by 20 lanes; LM head inputs split 16 ways
+    [InlineData("tiny_vanilla_kv_bf16", TokenPositions.Training)] // K and V rounded to bf16 when cached, as the CPU's bf16 cache holds them
+    [InlineData("tiny_block_kv_bf16", TokenPositions.Training)]
     public void GpuModelMatchesCpuModelOnRaggedBatch(string name, TokenPositions positions)
     {
         var options = new GenerationOptions { MaxNewTokens = 7, StopAtEos = false, TokenPositions = positions };

@@ -13,12 +13,18 @@ internal sealed class DecoderEmitter
     private readonly DecoderPart part;
     private readonly KernelEmitter kernels;
     private readonly string p;
+    private readonly bool bf16KvCache;
 
-    public DecoderEmitter(DecoderPart part, KernelEmitter kernels)
+    /// <summary>The element type of the KV cache in generated code: bf16 bits or f32.</summary>
+    private readonly string kv;
+
+    public DecoderEmitter(DecoderPart part, KernelEmitter kernels, bool bf16KvCache)
     {
         this.part = part;
         this.kernels = kernels;
+        this.bf16KvCache = bf16KvCache;
         p = part.Prefix;
+        kv = bf16KvCache ? "ushort" : "float";
     }
 
     private DecoderSpec S => part.Spec;
@@ -52,7 +58,7 @@ internal sealed class DecoderEmitter
         w.Line($"/// <summary>{summary} Works in place: input embeddings in <paramref name=\"hidden\"/>, final_layer_norm outputs out.</summary>");
         using (w.Block($"public void {part.ForwardMethod}(Span<float> hidden, DecoderRows rows, KvCache cache, Scratch scratch)"))
         {
-            w.Line($"rows.Validate(hidden.Length, {p}Hidden, cache, {p}Layers, {p}KvHeads, {p}HeadDim, {p}MaxContext);");
+            w.Line($"rows.Validate(hidden.Length, {p}Hidden, cache, {p}Layers, {p}KvHeads, {p}HeadDim, Bf16KvCache, {p}MaxContext);");
             using (w.Block("fixed (float* x = hidden)"))
             {
                 for (var i = 0; i < S.Layers; i++)
@@ -125,10 +131,10 @@ internal sealed class DecoderEmitter
 
     private void EmitAttention(SourceWriter w)
     {
-        var keyScores = kernels.KeyScores(S.HeadDim);
-        var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim);
+        var keyScores = kernels.KeyScores(S.HeadDim, bf16KvCache);
+        var weightedSum = kernels.WeightedSum(S.HeadDim, S.HeadDim, bf16KvCache);
         var valueRows = KernelEmitter.WeightedSumRows(S.HeadDim);
-        var weightedSums = valueRows > 1 ? kernels.WeightedSums(valueRows, S.HeadDim, S.HeadDim) : null;
+        var weightedSums = valueRows > 1 ? kernels.WeightedSums(valueRows, S.HeadDim, S.HeadDim, bf16KvCache) : null;
         var softmax = kernels.Softmax();
         EmitCacheStore(w);
         w.Line();
@@ -188,8 +194,8 @@ internal sealed class DecoderEmitter
         using (w.Block($"private static void {p}AttendRows(float* qkv, DecoderRows rows, KvCache cache, int layer, int r0, int r1, int h, float* scores, float* output)"))
         {
             w.Line($"var group = h / {p}GroupSize;");
-            w.Line("float* keys = cache.Keys(rows.Sequence(r0), layer, group);");
-            w.Line("float* values = cache.Values(rows.Sequence(r0), layer, group);");
+            w.Line($"{kv}* keys = cache.Keys<{kv}>(rows.Sequence(r0), layer, group);");
+            w.Line($"{kv}* values = cache.Values<{kv}>(rows.Sequence(r0), layer, group);");
             w.Line($"float* q = qkv + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
             w.Line($"float* inverse = stackalloc float[{p}QueryTile];");
             w.Line($"float* queries = stackalloc float[{p}QueryTile * {p}HeadDim];");
@@ -279,17 +285,20 @@ internal sealed class DecoderEmitter
                     using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
                     {
                         w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim);");
-                        w.Line($"float* keys = Cache.Keys(Rows.Sequence(r), Layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
+                        w.Line($"{kv}* keys = Cache.Keys<{kv}>(Rows.Sequence(r), Layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
+                        w.Line($"{kv}* values = Cache.Values<{kv}>(Rows.Sequence(r), Layer, g) + ((long)slot * {p}HeadDim);");
                         using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
                         {
-                            w.Line("keys[d * KvCache.KeyBlock] = k[d];");
+                            w.Line($"keys[d * KvCache.KeyBlock] = {Cached("k[d]")};");
+                            w.Line($"values[d] = {Cached($"k[{p}HeadDim + d]")};");
                         }
-
-                        w.Line($"new ReadOnlySpan<float>(k + {p}HeadDim, {p}HeadDim).CopyTo(new Span<float>(Cache.Values(Rows.Sequence(r), Layer, g) + ((long)slot * {p}HeadDim), {p}HeadDim));");
                     }
                 }
             });
     }
+
+    /// <summary>A K or V element as the cache holds it: bf16 rounded to nearest even, or the f32 itself.</summary>
+    private string Cached(string value) => bf16KvCache ? $"TensorDTypes.ToBFloat16({value})" : value;
 
     private void EmitRotary(SourceWriter w)
     {

@@ -15,7 +15,7 @@ internal static class GpuEmitter
     public static string Emit(ModelSpec spec)
     {
         var w = new SourceWriter();
-        var kernels = new GpuKernelEmitter();
+        var kernels = new GpuKernelEmitter(spec.Bf16KvCache);
         var blockPart = WeightTable.BlockDecoder(spec);
         var tokenPart = WeightTable.TokenDecoder(spec);
         var weights = WeightTable.For(spec);
@@ -94,7 +94,7 @@ internal static class GpuEmitter
                 w.Line($"private static int Tiles(int rows) => (rows + {GpuKernelEmitter.Tile} - 1) / {GpuKernelEmitter.Tile};");
                 w.Append(body);
                 kernels.EmitLinearLaunchers(w);
-                EmitHelpers(w);
+                EmitHelpers(w, spec.Bf16KvCache);
                 kernels.EmitKernels(w);
             }
         }
@@ -241,7 +241,7 @@ internal static class GpuEmitter
         }
     }
 
-    private static void EmitHelpers(SourceWriter w)
+    private static void EmitHelpers(SourceWriter w, bool bf16KvCache)
     {
         w.Line();
         w.Line("/// <summary>Launch shape of a warp-per-item kernel: one group of one warp per item.</summary>");
@@ -261,6 +261,23 @@ internal static class GpuEmitter
             }
 
             w.Line("return value;");
+        }
+
+        if (bf16KvCache)
+        {
+            w.Line();
+            w.Line("/// <summary>The float nearest to <paramref name=\"value\"/> that bf16 holds (ties to even; NaN stays NaN), as the CPU's TensorDTypes.ToBFloat16.</summary>");
+            using (w.Block("private static float RoundToBf16(float value)"))
+            {
+                using (w.Block("if (XMath.IsNaN(value))"))
+                {
+                    w.Line("return value;");
+                }
+
+                w.Line("var bits = Interop.FloatAsInt(value);");
+                w.Line("bits += 0x7FFFu + ((bits >> 16) & 1u);");
+                w.Line("return Interop.IntAsFloat(bits & 0xFFFF0000u);");
+            }
         }
 
         w.Line();

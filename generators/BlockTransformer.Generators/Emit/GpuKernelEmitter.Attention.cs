@@ -47,11 +47,14 @@ internal sealed partial class GpuKernelEmitter
                 w.Line($"long slot = layerOffset + ((((long)sequences[row] * capacity) + slots[row]) * {p}KvDim) + (group * {p}HeadDim);");
                 using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
                 {
-                    w.Line("keys[slot + d] = qkv[start + d];");
-                    w.Line($"values[slot + d] = qkv[start + {p}HeadDim + d];");
+                    w.Line($"keys[slot + d] = {Cached("qkv[start + d]")};");
+                    w.Line($"values[slot + d] = {Cached($"qkv[start + {p}HeadDim + d]")};");
                 }
             }
         });
+
+    /// <summary>A K or V element as cached: rounded to bf16 for kv_cache_dtype "bf16".</summary>
+    private string Cached(string value) => bf16KvCache ? $"RoundToBf16({value})" : value;
 
     /// <summary>
     /// Long attention (block decoder, vanilla decoder), flash-decoding style: one warp per (head, chunk, row)

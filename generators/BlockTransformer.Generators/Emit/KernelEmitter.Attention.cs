@@ -5,20 +5,18 @@ namespace BlockTransformer.Generators.Emit;
 // Attention: q·k scores as row tiles against key blocks, the softmax and its e^x, P·V, and rotary embedding.
 internal sealed partial class KernelEmitter
 {
-    /// <summary>One row against one 16-wide panel (also attention scores against a 16-position key block).</summary>
-    public string PanelRow(int length) => Panel(1, 1, length, bf16: false);
-
     /// <summary>
     /// Attention scores of a group of query rows: q·k for every row against key blocks of 16 positions,
     /// which are [head_dim × 16] panels laid out like a linear layer's weights, so the row tiles of
     /// <see cref="Linear"/> apply: 12 rows × 2 blocks per step instead of one row × one block (whose
-    /// four short FMA chains over head_dim inputs leave the FMA units mostly waiting).
+    /// four short FMA chains over head_dim inputs leave the FMA units mostly waiting). bf16 keys (kv_cache_dtype
+    /// "bf16") are bf16 panels, widened in registers like bf16 weights.
     /// </summary>
-    public string KeyScores(int headDim) => Request($"KeyScores{headDim}", (w, name) =>
+    public string KeyScores(int headDim, bool bf16) => Request($"KeyScores{headDim}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
     {
         w.Line($"/// <summary>scores[r·stride + t] = q_r·k_t for rows r &lt; count of a [count × {headDim}] query tile and positions t &lt; ends[r], rounded up to whole 16-position key blocks.</summary>");
         w.Line(Optimized);
-        using (w.Block($"private static void {name}(float* queries, int count, int* ends, float* keys, float* scores, int stride)"))
+        using (w.Block($"private static void {name}(float* queries, int count, int* ends, {Element(bf16)}* keys, float* scores, int stride)"))
         {
             w.Line($"const int HeadDim = {headDim}, Block = {PanelWidth};");
             w.Line("var last = 0;");
@@ -32,7 +30,7 @@ internal sealed partial class KernelEmitter
             w.Line("// memory once for the group (a head's keys for 2048 positions, 512 KiB, do not stay in L2).");
             using (w.Block($"for (var t = 0; t < last; t += {PanelsPerTile} * Block)"))
             {
-                w.Line("float* pair = keys + ((long)t * HeadDim);");
+                w.Line($"{Element(bf16)}* pair = keys + ((long)t * HeadDim);");
                 w.Line("var r = 0;");
                 RowTiles(w, "count", rows =>
                 {
@@ -40,7 +38,7 @@ internal sealed partial class KernelEmitter
                     {
                         using (w.Block($"for (var b = t; b < Math.Min(ends[r], t + ({PanelsPerTile} * Block)); b += Block)"))
                         {
-                            w.Line($"{PanelRow(headDim)}(queries + (r * HeadDim), keys + ((long)b * HeadDim), null, scores + (r * stride) + b, 0, Block, false);");
+                            w.Line($"{Panel(1, 1, headDim, bf16)}(queries + (r * HeadDim), keys + ((long)b * HeadDim), null, scores + (r * stride) + b, 0, Block, false);");
                         }
 
                         return;
@@ -56,12 +54,12 @@ internal sealed partial class KernelEmitter
                     w.Line("// Both blocks while some row of the tile needs the second, else the first if one needs it.");
                     using (w.Block("if (t + Block < end)"))
                     {
-                        w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16: false)}(queries + (r * HeadDim), pair, null, scores + (r * stride) + t, stride, Block, false);");
+                        w.Line($"{Panel(rows, PanelsPerTile, headDim, bf16)}(queries + (r * HeadDim), pair, null, scores + (r * stride) + t, stride, Block, false);");
                     }
 
                     using (w.Block("else if (t < end)"))
                     {
-                        w.Line($"{Panel(rows, 1, headDim, bf16: false)}(queries + (r * HeadDim), pair, null, scores + (r * stride) + t, stride, Block, false);");
+                        w.Line($"{Panel(rows, 1, headDim, bf16)}(queries + (r * HeadDim), pair, null, scores + (r * stride) + t, stride, Block, false);");
                     }
                 });
             }
@@ -169,12 +167,15 @@ internal sealed partial class KernelEmitter
         }
     });
 
-    /// <summary>y = scale · Σ_t p[t]·V[t] over rows of a fixed width spaced by a fixed stride (attention's P·V).</summary>
-    public string WeightedSum(int width, int stride) => Request($"WeightedSum{width}Stride{stride}", (w, name) =>
+    /// <summary>
+    /// y = scale · Σ_t p[t]·V[t] over rows of a fixed width spaced by a fixed stride (attention's P·V); bf16
+    /// values are widened on load.
+    /// </summary>
+    public string WeightedSum(int width, int stride, bool bf16) => Request($"WeightedSum{width}Stride{stride}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
     {
         w.Line($"/// <summary>y[0..{width}) (+)= scale · Σ_t p[t]·values[t·{stride} ..], accumulated in registers.</summary>");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static void {name}(float* y, float* values, float* p, int count, float scale, bool accumulate)"))
+        using (w.Block($"private static void {name}(float* y, {Element(bf16)}* values, float* p, int count, float scale, bool accumulate)"))
         {
             foreach (var flavor in VectorFlavor.All)
             {
@@ -191,8 +192,8 @@ internal sealed partial class KernelEmitter
                     using (w.Block("for (var t = 0; t < count; t++)"))
                     {
                         w.Line($"var weight = {v}.Create(p[t]);");
-                        w.Line($"float* row = values + ((long)t * {stride});");
-                        w.Line(string.Join(" ", Each(vectors, k => $"a{k} = {v}.{flavor.MultiplyAdd}(weight, {v}.Load(row + {k * flavor.Lanes}), a{k});")));
+                        w.Line($"{Element(bf16)}* row = values + ((long)t * {stride});");
+                        w.Line(string.Join(" ", Each(vectors, k => $"a{k} = {v}.{flavor.MultiplyAdd}(weight, {LoadFloats(flavor, $"row{Plus(k * flavor.Lanes)}", bf16)}, a{k});")));
                     }
 
                     w.Line(string.Join(" ", Each(vectors, k => $"(accumulate ? {v}.{flavor.MultiplyAdd}(a{k}, {v}.Create(scale), {v}.Load(y + {k * flavor.Lanes})) : a{k} * scale).Store(y + {k * flavor.Lanes});")));
@@ -207,7 +208,7 @@ internal sealed partial class KernelEmitter
                 w.Line("var sum = 0f;");
                 using (w.Block("for (var t = 0; t < count; t++)"))
                 {
-                    w.Line($"sum += p[t] * values[((long)t * {stride}) + i];");
+                    w.Line($"sum += p[t] * {Widened($"values[((long)t * {stride}) + i]", bf16)};");
                 }
 
                 w.Line("y[i] = accumulate ? y[i] + (sum * scale) : sum * scale;");
@@ -226,14 +227,14 @@ internal sealed partial class KernelEmitter
     /// once and broadcasts every row's probability into it. One row at a time, a step is only width / 16
     /// FMA chains, so it waits on FMA latency (2 chains for head_dim 32). Other vector widths run the rows one by one.
     /// </summary>
-    public string WeightedSums(int rows, int width, int stride)
+    public string WeightedSums(int rows, int width, int stride, bool bf16)
     {
-        var one = WeightedSum(width, stride);
-        return Request($"WeightedSums{rows}Row{width}Stride{stride}", (w, name) =>
+        var one = WeightedSum(width, stride, bf16);
+        return Request($"WeightedSums{rows}Row{width}Stride{stride}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
         {
             w.Line($"/// <summary>y[r·yStride + 0..{width}) (+)= scale[r] · Σ_t p[r·pStride + t]·values[t·{stride} ..] for r &lt; {rows}.</summary>");
             w.Line("[MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]");
-            using (w.Block($"private static void {name}(float* y, int yStride, float* values, float* p, int pStride, int count, float* scale, bool accumulate)"))
+            using (w.Block($"private static void {name}(float* y, int yStride, {Element(bf16)}* values, float* p, int pStride, int count, float* scale, bool accumulate)"))
             {
                 var flavor = VectorFlavor.All[0];
                 var v = flavor.Type;
@@ -249,8 +250,8 @@ internal sealed partial class KernelEmitter
 
                         using (w.Block("for (var t = 0; t < count; t++)"))
                         {
-                            w.Line($"float* row = values + ((long)t * {stride});");
-                            w.Line(string.Join(" ", Each(vectors, k => $"var v{k} = {v}.Load(row{Plus(k * flavor.Lanes)});")));
+                            w.Line($"{Element(bf16)}* row = values + ((long)t * {stride});");
+                            w.Line(string.Join(" ", Each(vectors, k => $"var v{k} = {LoadFloats(flavor, $"row{Plus(k * flavor.Lanes)}", bf16)};")));
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line($"var p{r} = {v}.Create(p[{(r == 0 ? string.Empty : Offset(r, "pStride") + " + ")}t]);");

@@ -123,7 +123,7 @@ internal sealed partial class KernelEmitter
         var pairWidth = PanelWidth * PanelsPerTile;
         var pairs = (panels + PanelsPerTile - 1) / PanelsPerTile;
         return (
-            bf16Weights ? "ushort" : "float",
+            Element(bf16Weights),
             panels,
             pairs,
             pairWidth,
@@ -308,14 +308,14 @@ internal sealed partial class KernelEmitter
     /// </summary>
     private string Panel(int rows, int panels, int length, bool bf16, int pack = 0) => Request($"Panel{rows}Row{(panels == 1 ? string.Empty : panels + "Panel")}In{length}{(pack > 0 ? $"Packed{pack}" : string.Empty)}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
     {
-        string Load(VectorFlavor flavor, string offset) => bf16 ? $"Bf16.Load{flavor.Type}(panel + {offset})" : $"{flavor.Type}.Load(panel + {offset})";
+        string Load(VectorFlavor flavor, string offset) => LoadFloats(flavor, $"panel + {offset}", bf16);
         string Weight(int panel, string i, int lane) => $"({(panel == 0 ? string.Empty : $"{panel * PanelWidth} * In + ")}({i} * {PanelWidth})){Plus(lane)}";
 
         w.Line($"/// <summary>{rows} row(s){(pack > 0 ? $" of a packed {pack}-row tile" : string.Empty)} × {panels} panel(s) over In = {length}: y[r·stride + j] (+)= b[j] + Σ_i x[r, i]·panel[i, j], the last panel's j &lt; count.</summary>");
         // A multi-row tile does 2 × rows FMAs per step for In steps, so its call is cheap; kept out of line
         // (and optimized from the first call) it leaves its callers small. Inlined, it measured the same.
         w.Line(rows == 1 && panels == 1 ? "[MethodImpl(MethodImplOptions.AggressiveInlining)]" : "[MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]");
-        using (w.Block($"private static void {name}(float* x, {(bf16 ? "ushort" : "float")}* panel, float* b, float* y, int stride, int count, bool accumulate)"))
+        using (w.Block($"private static void {name}(float* x, {Element(bf16)}* panel, float* b, float* y, int stride, int count, bool accumulate)"))
         {
             w.Line($"const int In = {length}{(pack > 0 ? $", Pack = {pack}" : string.Empty)};");
             foreach (var flavor in VectorFlavor.All)
@@ -444,9 +444,7 @@ internal sealed partial class KernelEmitter
                     using (w.Block("for (var i = 0; i < In; i++)"))
                     {
                         var input = pack > 0 ? $"x[(i / {PanelWidth} * {PanelWidth} * Pack) + (r * {PanelWidth}) + (i % {PanelWidth})]" : "x[(r * In) + i]";
-                        w.Line(bf16
-                            ? $"sum += {input} * Bf16.ToSingle(panel[at + (i * {PanelWidth})]);"
-                            : $"sum += {input} * panel[at + (i * {PanelWidth})];");
+                        w.Line($"sum += {input} * {Widened($"panel[at + (i * {PanelWidth})]", bf16)};");
                     }
 
                     w.Line("float* target = y + ((long)r * stride) + j;");

@@ -14,8 +14,8 @@ internal static class ModelEmitter
         var kernels = new KernelEmitter(spec.Bf16Weights);
         var blockPart = WeightTable.BlockDecoder(spec);
         var tokenPart = WeightTable.TokenDecoder(spec);
-        var block = blockPart is null ? null : new DecoderEmitter(blockPart, kernels);
-        var tokens = new DecoderEmitter(tokenPart, kernels);
+        var block = blockPart is null ? null : new DecoderEmitter(blockPart, kernels, spec.Bf16KvCache);
+        var tokens = new DecoderEmitter(tokenPart, kernels, spec.Bf16KvCache);
         var weights = WeightTable.For(spec);
         var isBlock = spec.Block is not null;
 
@@ -96,6 +96,7 @@ internal static class ModelEmitter
         w.Line($"public const long TotalParameters = {spec.TotalParameters};");
         w.Line($"public const long EmbeddingParameters = {spec.EmbeddingParameters};");
         w.Line("public const long NonEmbeddingParameters = TotalParameters - EmbeddingParameters;");
+        w.Line($"public const bool Bf16KvCache = {(spec.Bf16KvCache ? "true; // kv_cache_dtype bf16: K and V rounded to bf16 when cached, widened on load" : "false; // kv_cache_dtype f32")}");
         w.Line("private const int ScratchAttnIn = 0, ScratchMlpIn = 1, ScratchQkv = 2, ScratchAttn = 3, ScratchFeedForward = 4;");
         if (spec.Block is not null && block is not null)
         {
@@ -122,8 +123,8 @@ internal static class ModelEmitter
         w.Line("/// <summary>Info, official tensor list and factory: what loaders, the CLI and tests use.</summary>");
         w.Line("public static readonly ModelDescriptor Descriptor = new(");
         w.Line(spec.Block is null
-            ? $"    new ModelInfo(Name, ModelKind.Vanilla, VocabSize, EosId, PadId, \"{spec.WeightDType}\", \"{spec.MemoryDType}\", 1, 0, null, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),"
-            : $"    new ModelInfo(Name, ModelKind.Block, VocabSize, EosId, PadId, \"{spec.WeightDType}\", \"{spec.MemoryDType}\", BlockLength, PrefixLength, {Shape(blockPart!)}, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),");
+            ? $"    new ModelInfo(Name, ModelKind.Vanilla, VocabSize, EosId, PadId, \"{spec.WeightDType}\", \"{spec.MemoryDType}\", \"{spec.KvCacheDType}\", 1, 0, null, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),"
+            : $"    new ModelInfo(Name, ModelKind.Block, VocabSize, EosId, PadId, \"{spec.WeightDType}\", \"{spec.MemoryDType}\", \"{spec.KvCacheDType}\", BlockLength, PrefixLength, {Shape(blockPart!)}, {Shape(tokenPart)}, TotalParameters, EmbeddingParameters),");
         w.Line("    [");
         foreach (var weight in weights)
         {

@@ -52,7 +52,8 @@ internal sealed record BlockSpec(int BlockLength, int PrefixLength, string Embed
 /// <summary>
 /// A validated model spec: the equatable model between parsing and emission. <see cref="Decoder"/> is
 /// the stack that produces tokens (the token decoder of a block model, the only decoder of a vanilla one).
-/// <see cref="MemoryDType"/> is how linear-layer weights are kept in memory ("f32" or "bf16").
+/// <see cref="MemoryDType"/> is how linear-layer weights are kept in memory ("f32" or "bf16"),
+/// <see cref="KvCacheDType"/> how cached keys and values are ("f32" or "bf16", rounded when stored).
 /// </summary>
 internal sealed record ModelSpec(
     string Name,
@@ -65,6 +66,7 @@ internal sealed record ModelSpec(
     int PadId,
     string WeightDType,
     string MemoryDType,
+    string KvCacheDType,
     BlockSpec? Block,
     DecoderSpec Decoder)
 {
@@ -77,9 +79,11 @@ internal sealed record ModelSpec(
         ? 0
         : Block.BlockDecoder.StackParameters + ExpansionParameters);
 
-    /// <summary>Expansion layer D_blk → R·D_tok with bias.</summary>
     public bool Bf16Weights => MemoryDType == "bf16";
 
+    public bool Bf16KvCache => KvCacheDType == "bf16";
+
+    /// <summary>Expansion layer D_blk → R·D_tok with bias.</summary>
     public long ExpansionParameters => Block is null
         ? 0
         : ((long)Block.PrefixLength * Decoder.Hidden * Block.BlockDecoder.Hidden) + ((long)Block.PrefixLength * Decoder.Hidden);

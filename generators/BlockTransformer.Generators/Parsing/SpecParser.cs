@@ -19,7 +19,7 @@ internal sealed class SpecParser
 {
     private static readonly string[] TopFields =
     {
-        "name", "namespace", "kind", "vocab_size", "eos_id", "pad_id", "weight_dtype", "memory_dtype", "compute_dtype",
+        "name", "namespace", "kind", "vocab_size", "eos_id", "pad_id", "weight_dtype", "memory_dtype", "kv_cache_dtype", "compute_dtype",
         "block_length", "embedder", "prefix_length", "block_decoder", "token_decoder", "decoder",
     };
 
@@ -102,6 +102,7 @@ internal sealed class SpecParser
         CheckTokenId(fields, "pad_id", pad, vocab);
         var weightDType = Enum(fields, "weight_dtype", obj, new[] { "f32", "bf16", "f16" }, required: false, fallback: "bf16");
         var memoryDType = Enum(fields, "memory_dtype", obj, new[] { "f32", "bf16" }, required: false, fallback: "f32");
+        var kvCacheDType = Enum(fields, "kv_cache_dtype", obj, new[] { "f32", "bf16" }, required: false, fallback: "f32");
         var computeDType = Enum(fields, "compute_dtype", obj, new[] { "f32", "bf16", "f16" }, required: false, fallback: "f32");
         if (computeDType is "bf16" or "f16")
         {
@@ -137,8 +138,8 @@ internal sealed class SpecParser
             decoder = Decoder(fields, "decoder", obj, required: true);
         }
 
-        var spec = diagnostics.Count == 0 && name is not null && typeName is not null && weightDType is not null && memoryDType is not null && decoder is not null
-            ? new ModelSpec(name, typeName, ns, Path.GetFileName(path), kind, vocab, eos, pad, weightDType, memoryDType, block, decoder)
+        var spec = diagnostics.Count == 0 && name is not null && typeName is not null && weightDType is not null && memoryDType is not null && kvCacheDType is not null && decoder is not null
+            ? new ModelSpec(name, typeName, ns, Path.GetFileName(path), kind, vocab, eos, pad, weightDType, memoryDType, kvCacheDType, block, decoder)
             : null;
         return Done(spec, fields.TryGetValue("name", out var nameMember) ? Locate(nameMember.Value.Position) : null);
     }

@@ -43,7 +43,7 @@ internal static class InfoCommands
     private static void WriteText(ModelInfo info)
     {
         Console.WriteLine($"{info.Name} ({info.Kind.ToString().ToLowerInvariant()})");
-        Console.WriteLine($"  vocab {info.VocabSize}, eos {info.EosId}, pad {info.PadId}, weights stored as {info.WeightDType}, computed in f32");
+        Console.WriteLine($"  vocab {info.VocabSize}, eos {info.EosId}, pad {info.PadId}, weights stored as {info.WeightDType}, kept as {info.MemoryDType}, KV cache {info.KvCacheDType}, computed in f32");
         if (info.BlockDecoder is not null)
         {
             Console.WriteLine($"  block length L_B = {info.BlockLength}, prefix R = {info.PrefixLength}, embedder lookup-concat ({info.BlockDecoder.Hidden / info.BlockLength} per token)");
@@ -62,7 +62,7 @@ internal static class InfoCommands
             Console.WriteLine($"  cost, {name} at batch 1: prefill {cost.Prefill.Flops / 1e9:F1} GFLOP, {cost.Prefill.Bytes / 1e6:F0} MB read; decode {cost.Decode.Flops / setting.GenLength / 1e6:F1} MFLOP and {cost.Decode.Bytes / setting.GenLength / 1e6:F1} MB read per token");
         }
 
-        Console.WriteLine($"  KV cache (f32): {info.KvCacheBytesPerToken:N0} bytes per token, {info.KvCacheBytesPerBlock:N0} per block position");
+        Console.WriteLine($"  KV cache ({info.KvCacheDType}): {info.KvCacheBytesPerToken:N0} bytes per token, {info.KvCacheBytesPerBlock:N0} per block position");
         if (info.BlockDecoder is not null)
         {
             Console.WriteLine($"  token decoder cache: {info.TokenDecoderCacheBytes:N0} bytes per sequence, reset every block");
@@ -79,6 +79,8 @@ internal static class InfoCommands
         json.WriteNumber("eos_id", info.EosId);
         json.WriteNumber("pad_id", info.PadId);
         json.WriteString("weight_dtype", info.WeightDType);
+        json.WriteString("memory_dtype", info.MemoryDType);
+        json.WriteString("kv_cache_dtype", info.KvCacheDType);
         json.WriteNumber("total_parameters", info.TotalParameters);
         json.WriteNumber("non_embedding_parameters", info.NonEmbeddingParameters);
         json.WriteNumber("embedding_parameters", info.EmbeddingParameters);

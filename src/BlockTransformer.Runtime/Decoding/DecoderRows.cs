@@ -40,16 +40,17 @@ public sealed class DecoderRows
     /// Checks every row against the cache and the decoder's RoPE table before a generated kernel indexes
     /// with it, so a caller's mistake is an exception, not an out-of-bounds write.
     /// </summary>
-    public void Validate(int hiddenLength, int hidden, KvCache cache, int layers, int kvHeads, int headDim, int maxContext)
+    public void Validate(int hiddenLength, int hidden, KvCache cache, int layers, int kvHeads, int headDim, bool bf16KvCache, int maxContext)
     {
         if (hiddenLength != Count * hidden)
         {
             throw new ArgumentException($"hidden holds {hiddenLength} floats but {Count} rows of width {hidden} need {Count * hidden}.");
         }
 
-        if (cache.Layers != layers || cache.KvHeads != kvHeads || cache.HeadDim != headDim)
+        var elementBytes = bf16KvCache ? sizeof(ushort) : sizeof(float);
+        if (cache.Layers != layers || cache.KvHeads != kvHeads || cache.HeadDim != headDim || cache.ElementBytes != elementBytes)
         {
-            throw new ArgumentException($"KV cache is for {cache.Layers} layers × {cache.KvHeads} heads × {cache.HeadDim} dims, this decoder needs {layers} × {kvHeads} × {headDim}.");
+            throw new ArgumentException($"KV cache is for {cache.Layers} layers × {cache.KvHeads} heads × {cache.HeadDim} dims of {cache.ElementBytes} bytes, this decoder needs {layers} × {kvHeads} × {headDim} of {elementBytes}.");
         }
 
         for (var r = 0; r < Count; r++)

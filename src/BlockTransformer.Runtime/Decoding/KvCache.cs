@@ -10,7 +10,8 @@ namespace BlockTransformer.Runtime;
 /// <item>values are stored [slot][head_dim], contiguous per head, for the weighted sum.</item>
 /// </list>
 /// The block decoder's cache lives for a whole request; the token decoder's is simply overwritten from
-/// slot 0 for every block.
+/// slot 0 for every block. Elements are f32, or bf16 (kv_cache_dtype "bf16": half the bytes per position,
+/// so twice the batch fits a memory budget and attention streams half as much), in the same layout.
 /// </summary>
 public sealed unsafe class KvCache : IDisposable
 {
@@ -18,7 +19,7 @@ public sealed unsafe class KvCache : IDisposable
 
     private readonly AlignedBuffer storage;
 
-    public KvCache(int sequences, int layers, int capacity, int kvHeads, int headDim)
+    public KvCache(int sequences, int layers, int capacity, int kvHeads, int headDim, bool bf16)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sequences);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
@@ -30,7 +31,8 @@ public sealed unsafe class KvCache : IDisposable
         Capacity = capacity;
         KvHeads = kvHeads;
         HeadDim = headDim;
-        storage = new AlignedBuffer(BytesFor(sequences, layers, capacity, kvHeads * headDim) / sizeof(float));
+        ElementBytes = bf16 ? sizeof(ushort) : sizeof(float);
+        storage = new AlignedBuffer(BytesFor(sequences, layers, capacity, kvHeads * headDim, bf16) / sizeof(float));
     }
 
     public int Sequences { get; }
@@ -43,25 +45,45 @@ public sealed unsafe class KvCache : IDisposable
 
     public int HeadDim { get; }
 
+    /// <summary>4 for an f32 cache, 2 for a bf16 one.</summary>
+    public int ElementBytes { get; }
+
     public int KvDim => KvHeads * HeadDim;
 
     /// <summary>Capacity rounded up to whole key blocks.</summary>
     public int BlockedCapacity => RoundUp(Capacity);
 
-    public static long BytesFor(int sequences, int layers, int capacity, int kvDim) =>
-        (long)sequences * layers * 2 * RoundUp(capacity) * kvDim * sizeof(float);
+    /// <summary>Bytes of a cache (a whole number of f32s either way: capacity is rounded up to 16 slots).</summary>
+    public static long BytesFor(int sequences, int layers, int capacity, int kvDim, bool bf16) =>
+        (long)sequences * layers * 2 * RoundUp(capacity) * kvDim * (bf16 ? sizeof(ushort) : sizeof(float));
 
-    /// <summary>Key blocks of one head: slot s, dim d at [(s / 16) · head_dim · 16 + d · 16 + s % 16].</summary>
-    public float* Keys(int sequence, int layer, int kvHead) =>
-        storage.Pointer + Offset(sequence, layer) + ((long)kvHead * BlockedCapacity * HeadDim);
+    /// <summary>
+    /// Key blocks of one head: slot s, dim d at [(s / 16) · head_dim · 16 + d · 16 + s % 16]. <typeparamref name="T"/>
+    /// is the element type: float, or ushort (bf16 bits) for a bf16 cache.
+    /// </summary>
+    public T* Keys<T>(int sequence, int layer, int kvHead)
+        where T : unmanaged =>
+        Element<T>(Offset(sequence, layer) + ((long)kvHead * BlockedCapacity * HeadDim));
 
-    /// <summary>Values of one head: slot s, dim d at [s · head_dim + d].</summary>
-    public float* Values(int sequence, int layer, int kvHead) =>
-        storage.Pointer + Offset(sequence, layer) + ((long)(KvHeads + kvHead) * BlockedCapacity * HeadDim);
+    /// <summary>Values of one head: slot s, dim d at [s · head_dim + d]; elements as for <see cref="Keys{T}"/>.</summary>
+    public T* Values<T>(int sequence, int layer, int kvHead)
+        where T : unmanaged =>
+        Element<T>(Offset(sequence, layer) + ((long)(KvHeads + kvHead) * BlockedCapacity * HeadDim));
 
     public void Dispose() => storage.Dispose();
 
     private static int RoundUp(int capacity) => (capacity + KeyBlock - 1) / KeyBlock * KeyBlock;
+
+    private T* Element<T>(long index)
+        where T : unmanaged
+    {
+        if (sizeof(T) != ElementBytes)
+        {
+            throw new InvalidOperationException($"This KV cache holds {ElementBytes}-byte elements; {typeof(T).Name} has {sizeof(T)}.");
+        }
+
+        return (T*)((byte*)storage.Pointer + (index * ElementBytes));
+    }
 
     private long Offset(int sequence, int layer) => (((long)sequence * Layers) + layer) * 2 * BlockedCapacity * KvDim;
 }

@@ -33,8 +33,8 @@ public sealed class BlockGenerator : TextGenerator
 
         var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
-        using var blockCache = new KvCache(batch, blockDecoder.Layers, capacity, blockDecoder.KvHeads, blockDecoder.HeadDim);
-        using var tokenCache = new KvCache(batch, info.Decoder.Layers, info.PrefixLength + lb - 1, info.Decoder.KvHeads, info.Decoder.HeadDim);
+        using var blockCache = new KvCache(batch, blockDecoder.Layers, capacity, blockDecoder.KvHeads, blockDecoder.HeadDim, info.Bf16KvCache);
+        using var tokenCache = new KvCache(batch, info.Decoder.Layers, info.PrefixLength + lb - 1, info.Decoder.KvHeads, info.Decoder.HeadDim, info.Bf16KvCache);
         using var scratch = new Scratch();
         var rows = new DecoderRows();
         var contexts = Rent(ref context, batch * blockDecoder.Hidden);

@@ -18,7 +18,7 @@ public sealed class VanillaGenerator : TextGenerator
         var maxNew = state.Options.MaxNewTokens;
         var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
-        using var cache = new KvCache(batch, info.Decoder.Layers, capacity, info.Decoder.KvHeads, info.Decoder.HeadDim);
+        using var cache = new KvCache(batch, info.Decoder.Layers, capacity, info.Decoder.KvHeads, info.Decoder.HeadDim, info.Bf16KvCache);
         using var scratch = new Scratch();
         var rows = new DecoderRows();
 

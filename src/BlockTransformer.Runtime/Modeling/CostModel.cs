@@ -25,7 +25,7 @@ public sealed record MachinePeaks(double FlopsPerSecond, double BytesPerSecond);
 /// its rows attend to once (a prefill's queries share them), and does 2 FLOPs per weight per row plus
 /// 4·d_model FLOPs per (query, attended position) pair (q·k and p·v). A call takes at least
 /// max(FLOPs / peak FLOP/s, bytes / bandwidth); phases add their calls.
-/// Caches are f32 in memory; linear weights are 4 bytes each, or 2 with memory_dtype "bf16".
+/// Linear weights are 4 bytes each, or 2 with memory_dtype "bf16"; cached K and V likewise with kv_cache_dtype.
 /// </summary>
 public static class CostModel
 {
@@ -97,7 +97,7 @@ public static class CostModel
     {
         var weights = LinearParameters(s);
         var flops = (2.0 * rows * weights) + (4.0 * s.Layers * pairs * s.Heads * s.HeadDim);
-        var kvBytes = (double)s.Layers * positions * s.KvDim * 2 * sizeof(float);
+        var kvBytes = (double)positions * info.KvBytesPerPosition(s);
         return Call(flops, (double)weights * info.LinearWeightBytes, kvBytes, peaks);
     }
 

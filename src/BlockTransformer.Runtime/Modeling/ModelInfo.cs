@@ -21,9 +21,6 @@ public sealed record DecoderShape(
     double LayerNormEps)
 {
     public int KvDim => KvHeads * HeadDim;
-
-    /// <summary>K and V of every layer for one position, in the f32 compute dtype.</summary>
-    public long KvBytesPerPosition => 2L * Layers * KvDim * sizeof(float);
 }
 
 /// <summary>What a compiled model is: every number `bt info` prints comes from here.</summary>
@@ -35,6 +32,7 @@ public sealed record ModelInfo(
     int PadId,
     string WeightDType,
     string MemoryDType,
+    string KvCacheDType,
     int BlockLength,
     int PrefixLength,
     DecoderShape? BlockDecoder,
@@ -47,19 +45,25 @@ public sealed record ModelInfo(
     /// <summary>Bytes per linear-layer weight in memory: 2 for memory_dtype "bf16", else 4.</summary>
     public int LinearWeightBytes => MemoryDType == "bf16" ? 2 : sizeof(float);
 
+    /// <summary>Cached keys and values are bf16 (kv_cache_dtype "bf16"), rounded when stored; else f32.</summary>
+    public bool Bf16KvCache => KvCacheDType == "bf16";
+
+    /// <summary>K and V of every layer of <paramref name="decoder"/> for one position, in the KV-cache dtype.</summary>
+    public long KvBytesPerPosition(DecoderShape decoder) => 2L * decoder.Layers * decoder.KvDim * (Bf16KvCache ? 2 : sizeof(float));
+
     /// <summary>
     /// Long-lived KV bytes per token of context: the block decoder stores one position per L_B tokens; a
     /// vanilla model one per token. (The token decoder's cache is per block and constant, see below.)
     /// </summary>
     public double KvCacheBytesPerToken => Kind == ModelKind.Block
-        ? (double)BlockDecoder!.KvBytesPerPosition / BlockLength
-        : Decoder.KvBytesPerPosition;
+        ? (double)KvBytesPerPosition(BlockDecoder!) / BlockLength
+        : KvBytesPerPosition(Decoder);
 
     /// <summary>KV bytes per block of L_B tokens (block decoder; for vanilla, L_B = 1 and this is per token).</summary>
-    public long KvCacheBytesPerBlock => Kind == ModelKind.Block ? BlockDecoder!.KvBytesPerPosition : Decoder.KvBytesPerPosition;
+    public long KvCacheBytesPerBlock => Kind == ModelKind.Block ? KvBytesPerPosition(BlockDecoder!) : KvBytesPerPosition(Decoder);
 
     /// <summary>The token decoder's whole per-sequence cache: R + L_B - 1 positions, reset every block.</summary>
-    public long TokenDecoderCacheBytes => Kind == ModelKind.Block ? (PrefixLength + BlockLength - 1) * Decoder.KvBytesPerPosition : 0;
+    public long TokenDecoderCacheBytes => Kind == ModelKind.Block ? (PrefixLength + BlockLength - 1) * KvBytesPerPosition(Decoder) : 0;
 
     /// <summary>
     /// Positions the long-lived KV cache (block decoder, or the vanilla decoder with L_B = 1) needs for one

@@ -15,6 +15,7 @@ public class GeneratorOutputTests
     [Theory]
     [InlineData("tiny_block")]
     [InlineData("tiny_vanilla")]
+    [InlineData("tiny_vanilla_kv_bf16")] // the bf16 KV cache's store, score and value kernels
     public void GeneratedSourceMatchesSnapshot(string name)
     {
         var (result, _) = GeneratorHarness.Run(SpecFile(name));

@@ -41,6 +41,7 @@ public class SpecDiagnosticTests
         { "BT0004", Vanilla.Replace("\"layers\": 1", "\"layers\": /*^*/1.5"), "whole number" },
         { "BT0005", Vanilla.Replace("\"layers\": 1", "\"layers\": /*^*/-2"), "at least 1" },
         { "BT0006", Vanilla.Replace("\"kind\": \"vanilla\"", "\"kind\": /*^*/\"encoder\""), "\"block\", \"vanilla\"" },
+        { "BT0006", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"kv_cache_dtype\": /*^*/\"f16\""), "\"f32\", \"bf16\"" },
         { "BT0007", Vanilla.Replace("\"heads\": 2", "\"heads\": /*^*/5"), "divisible by heads (5)" },
         { "BT0008", Vanilla.Replace("\"heads\": 2", "\"heads\": 4, \"kv_heads\": /*^*/3"), "divisible by kv_heads (3)" },
         { "BT0009", Block.Replace("\"block_length\": 4", "\"block_length\": /*^*/3"), "divisible by block_length (3)" },

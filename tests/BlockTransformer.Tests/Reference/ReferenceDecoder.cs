@@ -1,8 +1,10 @@
+using BlockTransformer.Runtime;
 using static BlockTransformer.Tests.Reference.ReferenceMath;
 
 namespace BlockTransformer.Tests.Reference;
 
-internal sealed record DecoderConfig(int Layers, int Hidden, int Heads, int KvHeads, int Intermediate, int RotaryDims, double RotaryBase, double Eps, bool ParallelResidual);
+/// <summary>A decoder's sizes; <paramref name="Bf16KvCache"/>: K (after RoPE) and V are rounded to bf16, as a bf16 KV cache holds them.</summary>
+internal sealed record DecoderConfig(int Layers, int Hidden, int Heads, int KvHeads, int Intermediate, int RotaryDims, double RotaryBase, double Eps, bool ParallelResidual, bool Bf16KvCache);
 
 /// <summary>
 /// A GPT-NeoX decoder stack evaluated from scratch over a whole sequence (no KV cache): every call
@@ -50,8 +52,8 @@ internal sealed class ReferenceDecoder(Func<string, float[]> tensor, string pref
         // (with group = 1 this is GPT-NeoX's per-head [q | k | v]).
         double[] Slice(double[] row, int start) => row[start..(start + d)];
         double[] Query(int t, int h) => Rope(Slice(qkv[t], ((h / group) * (group + 2) * d) + ((h % group) * d)), positions[t]);
-        double[] Key(int t, int g) => Rope(Slice(qkv[t], (g * (group + 2) * d) + (group * d)), positions[t]);
-        double[] Value(int t, int g) => qkv[t][((g * (group + 2) * d) + ((group + 1) * d))..((g * (group + 2) * d) + ((group + 2) * d))];
+        double[] Key(int t, int g) => Cached(Rope(Slice(qkv[t], (g * (group + 2) * d) + (group * d)), positions[t]));
+        double[] Value(int t, int g) => Cached(qkv[t][((g * (group + 2) * d) + ((group + 1) * d))..((g * (group + 2) * d) + ((group + 2) * d))]);
 
         var output = a.Select(_ => new double[c.Hidden]).ToArray();
         for (var t = 0; t < a.Length; t++)
@@ -67,6 +69,10 @@ internal sealed class ReferenceDecoder(Func<string, float[]> tensor, string pref
 
         return output.Select(v => Linear(v, tensor(p + "attention.dense.weight"), tensor(p + "attention.dense.bias"), c.Hidden)).ToArray();
     }
+
+    /// <summary>K or V as the cache holds it: each element rounded to the nearest bf16 for a bf16 cache.</summary>
+    private double[] Cached(double[] v) =>
+        c.Bf16KvCache ? v.Select(e => (double)TensorDTypes.Round((float)e, TensorDType.BF16)).ToArray() : v;
 
     /// <summary>Rotate-half RoPE on the first RotaryDims dims: dim i pairs with i + r/2, θ = pos·base^(-2i/r).</summary>
     private double[] Rope(double[] v, int position)

@@ -9,8 +9,8 @@ internal sealed record ReferenceRun(List<int> Ids, List<double[]> Logits, bool S
 /// <summary>Builds reference models from a model's info and its tensors (read from the same file).</summary>
 internal static class ReferenceModels
 {
-    public static DecoderConfig Config(DecoderShape s) =>
-        new(s.Layers, s.Hidden, s.Heads, s.KvHeads, s.Intermediate, s.RotaryDims, s.RotaryBase, s.LayerNormEps, s.ParallelResidual);
+    public static DecoderConfig Config(ModelInfo info, DecoderShape s) =>
+        new(s.Layers, s.Hidden, s.Heads, s.KvHeads, s.Intermediate, s.RotaryDims, s.RotaryBase, s.LayerNormEps, s.ParallelResidual, info.Bf16KvCache);
 
     public static Func<string, float[]> ReadAll(string path)
     {
@@ -31,8 +31,8 @@ internal static class ReferenceModels
 /// </summary>
 internal sealed class ReferenceBlockModel(ModelInfo info, Func<string, float[]> tensor)
 {
-    private readonly ReferenceDecoder blockDecoder = new(tensor, "block_decoder.gpt_neox.", ReferenceModels.Config(info.BlockDecoder!));
-    private readonly ReferenceDecoder tokenDecoder = new(tensor, "token_decoder.gpt_neox.", ReferenceModels.Config(info.Decoder));
+    private readonly ReferenceDecoder blockDecoder = new(tensor, "block_decoder.gpt_neox.", ReferenceModels.Config(info, info.BlockDecoder!));
+    private readonly ReferenceDecoder tokenDecoder = new(tensor, "token_decoder.gpt_neox.", ReferenceModels.Config(info, info.Decoder));
 
     public ReferenceRun Generate(int[] prompt, int maxNewTokens, bool trainingPositions, bool stopAtEos = true)
     {
@@ -91,7 +91,7 @@ internal sealed class ReferenceBlockModel(ModelInfo info, Func<string, float[]> 
 /// <summary>Vanilla GPT-NeoX generation, recomputing the whole sequence for every token.</summary>
 internal sealed class ReferenceVanillaModel(ModelInfo info, Func<string, float[]> tensor)
 {
-    private readonly ReferenceDecoder decoder = new(tensor, "gpt_neox.", ReferenceModels.Config(info.Decoder));
+    private readonly ReferenceDecoder decoder = new(tensor, "gpt_neox.", ReferenceModels.Config(info, info.Decoder));
 
     public ReferenceRun Generate(int[] prompt, int maxNewTokens, bool stopAtEos = true)
     {
