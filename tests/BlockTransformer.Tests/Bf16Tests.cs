@@ -3,7 +3,7 @@ using BlockTransformer.Runtime;
 
 namespace BlockTransformer.Tests;
 
-/// <summary>The bf16 panel loads of every vector width widen to the floats the bf16 values stand for.</summary>
+/// <summary>The bf16 loads of every vector width, and block widening, give the floats the bf16 values stand for.</summary>
 public unsafe class Bf16Tests
 {
     /// <summary>Floats exactly representable in bf16 (at most 8 significant bits), signs and zeros mixed.</summary>
@@ -34,6 +34,25 @@ public unsafe class Bf16Tests
 
             Assert.Equal(Values, Lanes(Bf16.LoadVector512(p)));
         }
+    }
+
+    /// <summary>Lengths around the vector widths, so the vector loop and the scalar tail both run; nothing past count is written.</summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(13)]
+    [InlineData(3)]
+    public void WidenWritesEveryValueAndNothingPastTheCount(int count)
+    {
+        var bf16 = Values.Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16)).ToArray();
+        var target = Enumerable.Repeat(float.NaN, Values.Length + 1).ToArray();
+        fixed (ushort* source = bf16)
+        fixed (float* t = target)
+        {
+            Bf16.Widen(source, t, count);
+        }
+
+        Assert.Equal(Values[..count], target[..count]);
+        Assert.All(target[count..], v => Assert.True(float.IsNaN(v)));
     }
 
     private static float[] Lanes(Vector128<float> v) => Enumerable.Range(0, 4).Select(i => v[i]).ToArray();

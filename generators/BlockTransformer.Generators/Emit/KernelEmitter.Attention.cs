@@ -227,14 +227,14 @@ internal sealed partial class KernelEmitter
     /// once and broadcasts every row's probability into it. One row at a time, a step is only width / 16
     /// FMA chains, so it waits on FMA latency (2 chains for head_dim 32). Other vector widths run the rows one by one.
     /// </summary>
-    public string WeightedSums(int rows, int width, int stride, bool bf16)
+    public string WeightedSums(int rows, int width, int stride)
     {
-        var one = WeightedSum(width, stride, bf16);
-        return Request($"WeightedSums{rows}Row{width}Stride{stride}{(bf16 ? "Bf16" : string.Empty)}", (w, name) =>
+        var one = WeightedSum(width, stride, bf16: false);
+        return Request($"WeightedSums{rows}Row{width}Stride{stride}", (w, name) =>
         {
             w.Line($"/// <summary>y[r·yStride + 0..{width}) (+)= scale[r] · Σ_t p[r·pStride + t]·values[t·{stride} ..] for r &lt; {rows}.</summary>");
             w.Line("[MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]");
-            using (w.Block($"private static void {name}(float* y, int yStride, {Element(bf16)}* values, float* p, int pStride, int count, float* scale, bool accumulate)"))
+            using (w.Block($"private static void {name}(float* y, int yStride, float* values, float* p, int pStride, int count, float* scale, bool accumulate)"))
             {
                 var flavor = VectorFlavor.All[0];
                 var v = flavor.Type;
@@ -250,8 +250,8 @@ internal sealed partial class KernelEmitter
 
                         using (w.Block("for (var t = 0; t < count; t++)"))
                         {
-                            w.Line($"{Element(bf16)}* row = values + ((long)t * {stride});");
-                            w.Line(string.Join(" ", Each(vectors, k => $"var v{k} = {LoadFloats(flavor, $"row{Plus(k * flavor.Lanes)}", bf16)};")));
+                            w.Line($"float* row = values + ((long)t * {stride});");
+                            w.Line(string.Join(" ", Each(vectors, k => $"var v{k} = {v}.Load(row{Plus(k * flavor.Lanes)});")));
                             for (var r = 0; r < rows; r++)
                             {
                                 w.Line($"var p{r} = {v}.Create(p[{(r == 0 ? string.Empty : Offset(r, "pStride") + " + ")}t]);");

@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics;
 namespace BlockTransformer.Runtime;
 
 /// <summary>
-/// Loads of bf16 weight panels widened to f32 in registers (bf16 is the top half of an f32), for
-/// specs with memory_dtype "bf16": half the bytes streamed per token, f32 arithmetic.
+/// Loads of bf16 weight panels and cached K/V widened to f32 in registers (bf16 is the top half of an
+/// f32), for specs with memory_dtype or kv_cache_dtype "bf16": half the bytes streamed, f32 arithmetic.
 /// </summary>
 public static unsafe class Bf16
 {
@@ -24,4 +24,29 @@ public static unsafe class Bf16
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float ToSingle(ushort value) => BitConverter.UInt32BitsToSingle((uint)value << 16);
+
+    /// <summary>target[i] = source[i] as f32 for i &lt; count (a block of cached values that several rows read).</summary>
+    public static void Widen(ushort* source, float* target, int count)
+    {
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= count; i += 8)
+            {
+                LoadVector256(source + i).Store(target + i);
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            for (; i + 4 <= count; i += 4)
+            {
+                LoadVector128(source + i).Store(target + i);
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            target[i] = ToSingle(source[i]);
+        }
+    }
 }
