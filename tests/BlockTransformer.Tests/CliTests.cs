@@ -36,12 +36,15 @@ public class CliTests
         Assert.True(json.RootElement.GetProperty("kv_cache_bytes_per_token").GetDouble() > 0);
     }
 
-    [Fact]
-    public void BlockKvCachePerTokenIsTheBlockDecodersPerPositionOverBlockLength()
+    [Theory]
+    [InlineData("block_main_b4_5", "f32", 4)]
+    [InlineData("block_main_b4_5_kv_bf16", "bf16", 2)]
+    public void BlockKvCachePerTokenIsTheBlockDecodersPerPositionOverBlockLength(string model, string dtype, int elementBytes)
     {
-        using var json = JsonDocument.Parse(Bt("info", "block_main_b4_5", "--format", "json").Output);
-        // 3 layers × (K + V) × 256 dims × 4 bytes per block position, shared by L_B = 4 tokens.
-        Assert.Equal(3 * 2 * 256 * 4 / 4.0, json.RootElement.GetProperty("kv_cache_bytes_per_token").GetDouble());
+        using var json = JsonDocument.Parse(Bt("info", model, "--format", "json").Output);
+        Assert.Equal(dtype, json.RootElement.GetProperty("kv_cache_dtype").GetString());
+        // 3 layers × (K + V) × 256 dims × element bytes per block position, shared by L_B = 4 tokens.
+        Assert.Equal(3 * 2 * 256 * elementBytes / 4.0, json.RootElement.GetProperty("kv_cache_bytes_per_token").GetDouble());
     }
 
     [Fact]
