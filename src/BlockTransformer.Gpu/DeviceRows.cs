@@ -76,23 +76,34 @@ public sealed class DeviceRows : IDisposable
 
 /// <summary>
 /// K and V of one decoder stack for a whole batch, laid out [layer][sequence][slot][K/V head][head dim]
-/// so a kernel lane reading one head's vector reads consecutive floats.
+/// so a kernel lane reading one head's vector reads consecutive elements: floats, or bf16 bits
+/// (kv_cache_dtype "bf16", half the device memory) through <see cref="KeysBf16"/> and <see cref="ValuesBf16"/>.
 /// </summary>
 public sealed class GpuKvCache : IDisposable
 {
-    private readonly DeviceBuffer<float> keys;
-    private readonly DeviceBuffer<float> values;
+    private readonly DeviceBuffer<float>? keys;
+    private readonly DeviceBuffer<float>? values;
+    private readonly DeviceBuffer<ushort>? keysBf16;
+    private readonly DeviceBuffer<ushort>? valuesBf16;
 
-    public GpuKvCache(GpuDevice device, int layers, int batch, int capacity, int kvDim, string what)
+    public GpuKvCache(GpuDevice device, int layers, int batch, int capacity, int kvDim, bool bf16, string what)
     {
         Layers = layers;
         Batch = batch;
         Capacity = capacity;
         KvDim = kvDim;
         var length = (long)layers * batch * capacity * kvDim;
-        device.EnsureFits(2 * length * sizeof(float), $"{what} KV cache ({layers} layers × batch {batch} × {capacity} positions × {kvDim} × K and V, f32)");
-        keys = device.Allocate<float>(length, what + " K cache");
-        values = device.Allocate<float>(length, what + " V cache");
+        device.EnsureFits(2 * length * (bf16 ? sizeof(ushort) : sizeof(float)), $"{what} KV cache ({layers} layers × batch {batch} × {capacity} positions × {kvDim} × K and V, {(bf16 ? "bf16" : "f32")})");
+        if (bf16)
+        {
+            keysBf16 = device.Allocate<ushort>(length, what + " K cache");
+            valuesBf16 = device.Allocate<ushort>(length, what + " V cache");
+        }
+        else
+        {
+            keys = device.Allocate<float>(length, what + " K cache");
+            values = device.Allocate<float>(length, what + " V cache");
+        }
     }
 
     public int Layers { get; }
@@ -103,18 +114,28 @@ public sealed class GpuKvCache : IDisposable
 
     public int KvDim { get; }
 
-    public ArrayView<float> Keys => keys.View;
+    public ArrayView<float> Keys => View(keys, "f32");
 
-    public ArrayView<float> Values => values.View;
+    public ArrayView<float> Values => View(values, "f32");
 
-    /// <summary>Offset of layer <paramref name="layer"/>'s block in <see cref="Keys"/> and <see cref="Values"/>.</summary>
+    public ArrayView<ushort> KeysBf16 => View(keysBf16, "bf16");
+
+    public ArrayView<ushort> ValuesBf16 => View(valuesBf16, "bf16");
+
+    /// <summary>Offset of layer <paramref name="layer"/>'s block in the key and value views.</summary>
     public long LayerOffset(int layer) => (long)layer * Batch * Capacity * KvDim;
 
     public void Dispose()
     {
-        keys.Dispose();
-        values.Dispose();
+        keys?.Dispose();
+        values?.Dispose();
+        keysBf16?.Dispose();
+        valuesBf16?.Dispose();
     }
+
+    private static ArrayView<T> View<T>(DeviceBuffer<T>? buffer, string dtype)
+        where T : unmanaged =>
+        buffer is null ? throw new InvalidOperationException($"This KV cache does not hold {dtype} elements.") : buffer.View;
 }
 
 /// <summary>Per-call activation buffers, grown on demand and reused (no allocation once warm).</summary>

@@ -145,8 +145,8 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
 
         var width = Math.Max(blockDecoder.Hidden, info.Decoder.Hidden);
         var maxRows = Math.Max(tokens.Max(t => t.Length) / lb, batch * r);
-        using var blockCache = new GpuKvCache(model.Device, blockDecoder.Layers, batch, capacity, blockDecoder.KvDim, "block decoder");
-        using var tokenCache = new GpuKvCache(model.Device, info.Decoder.Layers, batch, r + lb - 1, info.Decoder.KvDim, "token decoder");
+        using var blockCache = new GpuKvCache(model.Device, blockDecoder.Layers, batch, capacity, blockDecoder.KvDim, info.Bf16KvCache, "block decoder");
+        using var tokenCache = new GpuKvCache(model.Device, info.Decoder.Layers, batch, r + lb - 1, info.Decoder.KvDim, info.Bf16KvCache, "token decoder");
         using var contexts = model.Device.Allocate<float>((long)GpuModel.PaddedRows(batch) * blockDecoder.Hidden, "block contexts");
         using var buffers = new Buffers(model, batch, maxRows, width, Math.Max(tokens.Max(t => t.Length), batch * lb));
         var rows = buffers.Rows;
@@ -251,7 +251,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         var capacity = info.CheckedCachePositions(state.Prompts.Max(p => p.Length), maxNew);
 
         var longest = state.Prompts.Max(p => p.Length);
-        using var cache = new GpuKvCache(model.Device, info.Decoder.Layers, batch, capacity, info.Decoder.KvDim, "decoder");
+        using var cache = new GpuKvCache(model.Device, info.Decoder.Layers, batch, capacity, info.Decoder.KvDim, info.Bf16KvCache, "decoder");
         using var buffers = new Buffers(model, batch, Math.Max(longest, batch), d, Math.Max(longest, batch));
         var rows = buffers.Rows;
         var hidden = buffers.Hidden.View;

@@ -87,7 +87,7 @@ public class StepBenchmarks
 
         var tensors = descriptor.Tensors.ToDictionary(t => t.Name, t => RandomWeights.Values(t, 1, TensorDType.F32));
         var prefix = model.Info.Kind == ModelKind.Block ? "token_decoder.gpt_neox." : "gpt_neox.";
-        reference = new ReferenceDecoder(name => tensors[name], prefix, ReferenceModels.Config(shape));
+        reference = new ReferenceDecoder(name => tensors[name], prefix, ReferenceModels.Config(model.Info, shape));
         referenceInput = Enumerable.Range(0, Case.PrefillLength).Select(r => BenchmarkModels.Row(prefillInput, r, shape.Hidden)).ToArray();
     }
 

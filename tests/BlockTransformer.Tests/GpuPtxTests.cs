@@ -21,6 +21,7 @@ public sealed class GpuPtxTests
         "BlockTransformer.Models.TinyBlockModel+Gpu, BlockTransformer.Tests",
         "BlockTransformer.Models.TinyBlockGqaModel+Gpu, BlockTransformer.Tests",
         "BlockTransformer.Models.TinyVanillaMqaModel+Gpu, BlockTransformer.Tests",
+        "BlockTransformer.Models.TinyBlockKvBf16Model+Gpu, BlockTransformer.Tests",
         "BlockTransformer.Models.BlockMainB4_85Model+Gpu, bt",
         "BlockTransformer.Models.Vanilla160Model+Gpu, bt",
         "BlockTransformer.Gpu.GpuModel, BlockTransformer.Gpu",

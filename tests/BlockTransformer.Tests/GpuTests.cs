@@ -21,7 +21,7 @@ public sealed class GpuTests(GpuSimulator simulator)
     [InlineData("tiny_vanilla", TokenPositions.Training)]
     [InlineData("tiny_vanilla_mqa", TokenPositions.Training)]
     [InlineData("tiny_vanilla_vocab", TokenPositions.Training)] // 20 sampling chunks merged by 20 lanes; LM head inputs split 16 ways
-    [InlineData("tiny_vanilla_kv_bf16", TokenPositions.Training)] // K and V rounded to bf16 when cached, as the CPU's bf16 cache holds them
+    [InlineData("tiny_vanilla_kv_bf16", TokenPositions.Training)] // K and V cached as bf16, rounded as on the CPU
     [InlineData("tiny_block_kv_bf16", TokenPositions.Training)]
     public void GpuModelMatchesCpuModelOnRaggedBatch(string name, TokenPositions positions)
     {
@@ -199,10 +199,12 @@ public sealed class GpuTests(GpuSimulator simulator)
     public void CacheThatDoesNotFitIsRefusedWithBytesNeededAndAvailable()
     {
         var model = CreateGpu("tiny_block");
-        var error = Assert.Throws<GpuException>(() => new GpuKvCache(model.Device, 1000, 1 << 20, 1 << 10, 1 << 10, "block decoder"));
+        var error = Assert.Throws<GpuException>(() => new GpuKvCache(model.Device, 1000, 1 << 20, 1 << 10, 1 << 10, bf16: false, "block decoder"));
         Assert.Contains("block decoder KV cache", error.Message);
         Assert.Contains("needs 8192000.00 GiB", error.Message);
         Assert.Contains("available", error.Message);
+        var halved = Assert.Throws<GpuException>(() => new GpuKvCache(model.Device, 1000, 1 << 20, 1 << 10, 1 << 10, bf16: true, "block decoder"));
+        Assert.Contains("needs 4096000.00 GiB", halved.Message);
     }
 
     private static (GenerationResult[] Results, List<float[]>[] Logits) RunCpu(string name, GenerationOptions options, int[][]? prompts = null)

@@ -219,15 +219,16 @@ internal static class GpuEmitter
         }
 
         var rope = kernels.RopeAndStore(part);
+        var (keys, values) = kernels.CacheViews;
         w.Line();
         w.Line($"/// <summary>{part.ForwardMethod} attention for one layer: RoPE and cache store, then attention over slots 0..slot of each row's sequence.</summary>");
         using (w.Block($"private void {p}Attention(ArrayView<float> qkv, DeviceRows rows, GpuKvCache cache, int layer, ArrayView<float> output, GpuScratch scratch)"))
         {
-            w.Line($"{rope}(new Index2D({p}Heads + {p}KvHeads, rows.Count), qkv, {part.RotaryTable}, rows.Sequences, rows.Slots, rows.Positions, cache.Keys, cache.Values, cache.LayerOffset(layer), cache.Capacity);");
+            w.Line($"{rope}(new Index2D({p}Heads + {p}KvHeads, rows.Count), qkv, {part.RotaryTable}, rows.Sequences, rows.Slots, rows.Positions, {keys}, {values}, cache.LayerOffset(layer), cache.Capacity);");
             if (shortAttentionSlots is int slots)
             {
                 var attention = kernels.AttentionShort(part, slots);
-                w.Line($"{attention}(new Index2D({p}Heads, rows.Count), qkv, cache.Keys, cache.Values, rows.Sequences, rows.Slots, output, cache.LayerOffset(layer));");
+                w.Line($"{attention}(new Index2D({p}Heads, rows.Count), qkv, {keys}, {values}, rows.Sequences, rows.Slots, output, cache.LayerOffset(layer));");
             }
             else
             {
@@ -235,7 +236,7 @@ internal static class GpuEmitter
                 var combine = kernels.AttentionCombine(part);
                 w.Line($"var chunks = (rows.MaxSlot / {GpuKernelEmitter.AttentionChunk}) + 1;");
                 w.Line($"var partial = scratch.Get(ScratchPartial, (long)rows.Count * {p}Heads * chunks * ({p}HeadDim + 2));");
-                w.Line($"{chunked}(Warps(new Index3D({p}Heads, chunks, rows.Count)), qkv, cache.Keys, cache.Values, rows.Sequences, rows.Slots, partial, cache.LayerOffset(layer), cache.Capacity, chunks);");
+                w.Line($"{chunked}(Warps(new Index3D({p}Heads, chunks, rows.Count)), qkv, {keys}, {values}, rows.Sequences, rows.Slots, partial, cache.LayerOffset(layer), cache.Capacity, chunks);");
                 w.Line($"{combine}(new Index3D({p}HeadDim, {p}Heads, rows.Count), partial, rows.Slots, output, chunks);");
             }
         }
@@ -266,18 +267,21 @@ internal static class GpuEmitter
         if (bf16KvCache)
         {
             w.Line();
-            w.Line("/// <summary>The float nearest to <paramref name=\"value\"/> that bf16 holds (ties to even; NaN stays NaN), as the CPU's TensorDTypes.ToBFloat16.</summary>");
-            using (w.Block("private static float RoundToBf16(float value)"))
+            w.Line("/// <summary>The bf16 nearest to <paramref name=\"value\"/> (ties to even; NaN stays NaN), as the CPU's TensorDTypes.ToBFloat16.</summary>");
+            using (w.Block("private static ushort ToBf16(float value)"))
             {
+                w.Line("var bits = Interop.FloatAsInt(value);");
                 using (w.Block("if (XMath.IsNaN(value))"))
                 {
-                    w.Line("return value;");
+                    w.Line("return (ushort)((bits >> 16) | 0x40u);");
                 }
 
-                w.Line("var bits = Interop.FloatAsInt(value);");
-                w.Line("bits += 0x7FFFu + ((bits >> 16) & 1u);");
-                w.Line("return Interop.IntAsFloat(bits & 0xFFFF0000u);");
+                w.Line("return (ushort)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);");
             }
+
+            w.Line();
+            w.Line("/// <summary>The float a bf16 value stands for: its bits are the float's top half.</summary>");
+            w.Line("private static float FromBf16(ushort bits) => Interop.IntAsFloat((uint)bits << 16);");
         }
 
         w.Line();

@@ -17,7 +17,7 @@ internal sealed partial class GpuKernelEmitter
     public string RopeAndStore(DecoderPart part) => Request(
         $"{part.Prefix}RopeAndStore",
         "Index2D",
-        new[] { "ArrayView<float> qkv", "ArrayView<float> rope", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<int> positions", "ArrayView<float> keys", "ArrayView<float> values", "long layerOffset", "int capacity" },
+        new[] { "ArrayView<float> qkv", "ArrayView<float> rope", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<int> positions", $"{KvView} keys", $"{KvView} values", "long layerOffset", "int capacity" },
         $"{part.ForwardMethod}: RoPE on q and k at each row's position, then K and V into the cache at the row's slot; thread (head, row).",
         w =>
         {
@@ -53,8 +53,11 @@ internal sealed partial class GpuKernelEmitter
             }
         });
 
-    /// <summary>A K or V element as cached: rounded to bf16 for kv_cache_dtype "bf16".</summary>
-    private string Cached(string value) => bf16KvCache ? $"RoundToBf16({value})" : value;
+    /// <summary>A K or V element as cached: its bf16 bits for kv_cache_dtype "bf16".</summary>
+    private string Cached(string value) => bf16KvCache ? $"ToBf16({value})" : value;
+
+    /// <summary>A cached K or V element as a float.</summary>
+    private string Widened(string element) => bf16KvCache ? $"FromBf16({element})" : element;
 
     /// <summary>
     /// Long attention (block decoder, vanilla decoder), flash-decoding style: one warp per (head, chunk, row)
@@ -66,7 +69,7 @@ internal sealed partial class GpuKernelEmitter
     public string AttentionChunked(DecoderPart part) => Request(
         $"{part.Prefix}AttentionChunk",
         null,
-        new[] { "ArrayView<float> qkv", "ArrayView<float> keys", "ArrayView<float> values", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<float> partial", "long layerOffset", "int capacity", "int chunks" },
+        new[] { "ArrayView<float> qkv", $"{KvView} keys", $"{KvView} values", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<float> partial", "long layerOffset", "int capacity", "int chunks" },
         $"{part.ForwardMethod}: softmax(q·Kᵀ/√d_h)·V over one chunk of {AttentionChunk} cache slots (online softmax); one warp per (head, chunk, row).",
         w =>
         {
@@ -74,9 +77,13 @@ internal sealed partial class GpuKernelEmitter
             var headDim = part.Spec.HeadDim;
             var dims = Enumerable.Range(0, (headDim + WarpSize - 1) / WarpSize).ToArray();
             string Dim(int j) => j == 0 ? "lane" : $"lane + {j * WarpSize}";
-            string Read(string view, string start, int j) => (j + 1) * WarpSize <= headDim
-                ? $"{view}[{start} + {Dim(j)}]"
-                : $"({Dim(j)} < {headDim} ? {view}[{start} + {Dim(j)}] : 0f)";
+            string Read(string view, string start, int j)
+            {
+                var element = $"{view}[{start} + {Dim(j)}]";
+                element = view == "qkv" ? element : Widened(element);
+                return (j + 1) * WarpSize <= headDim ? element : $"({Dim(j)} < {headDim} ? {element} : 0f)";
+            }
+
             w.Line("var head = Grid.IdxX;");
             w.Line("var chunk = Grid.IdxY;");
             w.Line("var row = Grid.IdxZ;");
@@ -174,7 +181,7 @@ internal sealed partial class GpuKernelEmitter
     public string AttentionShort(DecoderPart part, int slots) => Request(
         $"{part.Prefix}AttentionShort",
         "Index2D",
-        new[] { "ArrayView<float> qkv", "ArrayView<float> keys", "ArrayView<float> values", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<float> output", "long layerOffset" },
+        new[] { "ArrayView<float> qkv", $"{KvView} keys", $"{KvView} values", "ArrayView<int> sequences", "ArrayView<int> slots", "ArrayView<float> output", "long layerOffset" },
         $"{part.ForwardMethod}: softmax(q·Kᵀ/√d_h)·V over the ≤ {slots} slots of the per-block cache, scores in registers; thread (head, row).",
         w =>
         {
@@ -191,7 +198,7 @@ internal sealed partial class GpuKernelEmitter
                 using (w.Block(t == 0 ? "// slot 0: every row has it" : $"if (last >= {t})"))
                 {
                     w.Line($"var dot{t} = 0f;");
-                    Loop(w, part.Spec.HeadDim, $"dot{t} += qkv[q + i] * keys[cache + ({t} * {p}KvDim) + i];");
+                    Loop(w, part.Spec.HeadDim, $"dot{t} += qkv[q + i] * {Widened($"keys[cache + ({t} * {p}KvDim) + i]")};");
                     w.Line($"s{t} = dot{t} * {p}AttentionScale;");
                 }
             }
@@ -208,7 +215,7 @@ internal sealed partial class GpuKernelEmitter
                 w.Line("var value = 0f;");
                 for (var t = 0; t < slots; t++)
                 {
-                    w.Line($"value += e{t} * values[cache + ({t} * {p}KvDim) + d];");
+                    w.Line($"value += e{t} * {Widened($"values[cache + ({t} * {p}KvDim) + d]")};");
                 }
 
                 w.Line($"output[((long)row * {p}Hidden) + (head * {p}HeadDim) + d] = value * inverse;");

@@ -22,13 +22,16 @@ internal sealed partial class GpuKernelEmitter
 
     private readonly List<Kernel> kernels = new();
 
-    /// <summary>
-    /// kv_cache_dtype "bf16": K and V are rounded to bf16 when cached, as on the CPU, but kept in f32 slots
-    /// (the GPU cache is not halved yet), so both backends compute the same model.
-    /// </summary>
+    /// <summary>kv_cache_dtype "bf16": K and V are cached as bf16 bits, rounded as the CPU rounds them.</summary>
     private readonly bool bf16KvCache;
 
     public GpuKernelEmitter(bool bf16KvCache) => this.bf16KvCache = bf16KvCache;
+
+    /// <summary>The GpuKvCache views the attention kernels take.</summary>
+    public (string Keys, string Values) CacheViews => bf16KvCache ? ("cache.KeysBf16", "cache.ValuesBf16") : ("cache.Keys", "cache.Values");
+
+    /// <summary>The view type of the cached keys and values.</summary>
+    private string KvView => bf16KvCache ? "ArrayView<ushort>" : "ArrayView<float>";
 
     /// <summary>A kernel; <paramref name="Index"/> null means explicitly grouped, launched with a KernelConfig (most: one warp per group).</summary>
     private sealed record Kernel(string Name, string? Index, string[] Parameters, Action<SourceWriter> Body, string Summary)
