@@ -77,10 +77,10 @@ internal sealed partial class GpuKernelEmitter
             var headDim = part.Spec.HeadDim;
             var dims = Enumerable.Range(0, (headDim + WarpSize - 1) / WarpSize).ToArray();
             string Dim(int j) => j == 0 ? "lane" : $"lane + {j * WarpSize}";
-            string Read(string view, string start, int j)
+            string Read(string view, string start, int j, bool cached)
             {
                 var element = $"{view}[{start} + {Dim(j)}]";
-                element = view == "qkv" ? element : Widened(element);
+                element = cached ? Widened(element) : element;
                 return (j + 1) * WarpSize <= headDim ? element : $"({Dim(j)} < {headDim} ? {element} : 0f)";
             }
 
@@ -96,7 +96,7 @@ internal sealed partial class GpuKernelEmitter
             w.Line($"long cache = layerOffset + ((long)sequences[row] * capacity * {p}KvDim) + (group * {p}HeadDim);");
             foreach (var j in dims)
             {
-                w.Line($"var q{j} = {Read("qkv", "q", j)};");
+                w.Line($"var q{j} = {Read("qkv", "q", j, cached: false)};");
                 w.Line($"var acc{j} = 0f;");
             }
 
@@ -105,7 +105,7 @@ internal sealed partial class GpuKernelEmitter
             using (w.Block("for (var t = first; t < end; t++)"))
             {
                 w.Line($"long at = cache + ((long)t * {p}KvDim);");
-                w.Line("var dot = " + string.Join(" + ", dims.Select(j => $"(q{j} * {Read("keys", "at", j)})")) + ";");
+                w.Line("var dot = " + string.Join(" + ", dims.Select(j => $"(q{j} * {Read("keys", "at", j, cached: true)})")) + ";");
                 w.Line($"var score = WarpSum(dot) * {p}AttentionScale;");
                 w.Line("var next = XMath.Max(max, score);");
                 w.Line("var rescale = XMath.Exp(max - next);");
@@ -113,7 +113,7 @@ internal sealed partial class GpuKernelEmitter
                 w.Line("sum = (sum * rescale) + weight;");
                 foreach (var j in dims)
                 {
-                    w.Line($"acc{j} = (acc{j} * rescale) + (weight * {Read("values", "at", j)});");
+                    w.Line($"acc{j} = (acc{j} * rescale) + (weight * {Read("values", "at", j, cached: true)});");
                 }
 
                 w.Line("max = next;");
