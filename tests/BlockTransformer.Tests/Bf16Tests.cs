@@ -55,6 +55,35 @@ public unsafe class Bf16Tests
         Assert.All(target[count..], v => Assert.True(float.IsNaN(v)));
     }
 
+    /// <summary>
+    /// The vector rounding equals the scalar one (itself PyTorch's rule) on ties, carries into the exponent,
+    /// infinities, zeros, subnormals and NaNs, for lengths with and without a scalar tail.
+    /// </summary>
+    [Theory]
+    [InlineData(24)]
+    [InlineData(21)]
+    public void RoundMatchesTheScalarRoundingOnEveryKindOfValue(int count)
+    {
+        float[] special =
+        [
+            1.00390625f, 1.01171875f, -1.00390625f, BitConverter.UInt32BitsToSingle(0x3F80FFFF), BitConverter.UInt32BitsToSingle(0x7F7FFFFF),
+            float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, float.Epsilon, BitConverter.UInt32BitsToSingle(0x7F800001),
+            float.NaN, BitConverter.UInt32BitsToSingle(0xFFC00001), 3.14159265f, -2.7182817f, 65504f,
+        ];
+        var random = new Random(3);
+        var source = special.Concat(Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() - 0.5) * 1e3))).Take(count).ToArray();
+        var target = new ushort[count + 1];
+        target[count] = 0xABCD;
+        fixed (float* s = source)
+        fixed (ushort* t = target)
+        {
+            Bf16.Round(s, t, count);
+        }
+
+        Assert.Equal(source.Select(TensorDTypes.ToBFloat16), target[..count]);
+        Assert.Equal(0xABCD, target[count]);
+    }
+
     private static float[] Lanes(Vector128<float> v) => Enumerable.Range(0, 4).Select(i => v[i]).ToArray();
 
     private static float[] Lanes(Vector256<float> v) => Enumerable.Range(0, 8).Select(i => v[i]).ToArray();

@@ -291,6 +291,11 @@ internal sealed class DecoderEmitter
             [$"public float* Qkv{(S.RotaryDims > 0 ? ", Rope" : string.Empty)};", .. AttentionFields],
             () =>
             {
+                if (bf16KvCache)
+                {
+                    w.Line($"ushort* rounded = stackalloc ushort[2 * {p}HeadDim]; // one K/V head's K then V as bf16");
+                }
+
                 using (w.Block("for (var r = start; r < end; r++)"))
                 {
                     w.Line($"float* row = Qkv + ((long)r * {p}QkvWidth);");
@@ -302,21 +307,25 @@ internal sealed class DecoderEmitter
                     w.Line("var slot = Rows.Slot(r);");
                     using (w.Block($"for (var g = 0; g < {p}KvHeads; g++)"))
                     {
-                        w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim);");
+                        w.Line($"float* k = row + (g * {p}GroupWidth) + ({p}GroupSize * {p}HeadDim); // this K/V head's K, then its V");
+                        var source = "k";
+                        if (bf16KvCache)
+                        {
+                            w.Line($"Bf16.Round(k, rounded, 2 * {p}HeadDim); // to nearest even, eight at a time");
+                            source = "rounded";
+                        }
+
                         w.Line($"{kv}* keys = Cache.Keys<{kv}>(Rows.Sequence(r), Layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
                         w.Line($"{kv}* values = Cache.Values<{kv}>(Rows.Sequence(r), Layer, g) + ((long)slot * {p}HeadDim);");
                         using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
                         {
-                            w.Line($"keys[d * KvCache.KeyBlock] = {Cached("k[d]")};");
-                            w.Line($"values[d] = {Cached($"k[{p}HeadDim + d]")};");
+                            w.Line($"keys[d * KvCache.KeyBlock] = {source}[d];");
+                            w.Line($"values[d] = {source}[{p}HeadDim + d];");
                         }
                     }
                 }
             });
     }
-
-    /// <summary>A K or V element as the cache holds it: bf16 rounded to nearest even, or the f32 itself.</summary>
-    private string Cached(string value) => bf16KvCache ? $"TensorDTypes.ToBFloat16({value})" : value;
 
     private void EmitRotary(SourceWriter w)
     {
