@@ -15,19 +15,18 @@ internal sealed class DecoderEmitter
     private readonly string p;
     private readonly bool bf16KvCache;
 
-    /// <summary>The element type of the KV cache in generated code: bf16 bits or f32.</summary>
-    private readonly string kv;
-
     public DecoderEmitter(DecoderPart part, KernelEmitter kernels, bool bf16KvCache)
     {
         this.part = part;
         this.kernels = kernels;
         this.bf16KvCache = bf16KvCache;
         p = part.Prefix;
-        kv = bf16KvCache ? "ushort" : "float";
     }
 
     private DecoderSpec S => part.Spec;
+
+    /// <summary>The element type of the KV cache in generated code: bf16 bits or f32.</summary>
+    private string Kv => KernelEmitter.Element(bf16KvCache);
 
     public void EmitConstants(SourceWriter w, string title)
     {
@@ -194,8 +193,8 @@ internal sealed class DecoderEmitter
         using (w.Block($"private static void {p}AttendRows(float* qkv, DecoderRows rows, KvCache cache, int layer, int r0, int r1, int h, float* scores, float* output)"))
         {
             w.Line($"var group = h / {p}GroupSize;");
-            w.Line($"{kv}* keys = cache.Keys<{kv}>(rows.Sequence(r0), layer, group);");
-            w.Line($"{kv}* values = cache.Values<{kv}>(rows.Sequence(r0), layer, group);");
+            w.Line($"{Kv}* keys = cache.Keys<{Kv}>(rows.Sequence(r0), layer, group);");
+            w.Line($"{Kv}* values = cache.Values<{Kv}>(rows.Sequence(r0), layer, group);");
             w.Line($"float* q = qkv + (group * {p}GroupWidth) + ((h % {p}GroupSize) * {p}HeadDim);");
             w.Line($"float* inverse = stackalloc float[{p}QueryTile];");
             w.Line($"float* queries = stackalloc float[{p}QueryTile * {p}HeadDim];");
@@ -315,8 +314,8 @@ internal sealed class DecoderEmitter
                             source = "rounded";
                         }
 
-                        w.Line($"{kv}* keys = Cache.Keys<{kv}>(Rows.Sequence(r), Layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
-                        w.Line($"{kv}* values = Cache.Values<{kv}>(Rows.Sequence(r), Layer, g) + ((long)slot * {p}HeadDim);");
+                        w.Line($"{Kv}* keys = Cache.Keys<{Kv}>(Rows.Sequence(r), Layer, g) + ((long)(slot / KvCache.KeyBlock) * KvCache.KeyBlock * {p}HeadDim) + (slot % KvCache.KeyBlock);");
+                        w.Line($"{Kv}* values = Cache.Values<{Kv}>(Rows.Sequence(r), Layer, g) + ((long)slot * {p}HeadDim);");
                         using (w.Block($"for (var d = 0; d < {p}HeadDim; d++)"))
                         {
                             w.Line($"keys[d * KvCache.KeyBlock] = {source}[d];");

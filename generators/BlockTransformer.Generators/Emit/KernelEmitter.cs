@@ -152,7 +152,7 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>The element type of stored f32 or bf16 operands (weight panels, cached K/V): bf16 is kept as its bits.</summary>
-    private static string Element(bool bf16) => bf16 ? "ushort" : "float";
+    internal static string Element(bool bf16) => bf16 ? "ushort" : "float";
 
     /// <summary>A vector of floats loaded from <paramref name="address"/>, widened from bf16 when the operand is bf16.</summary>
     private static string LoadFloats(VectorFlavor flavor, string address, bool bf16) => bf16 ? $"Bf16.Load{flavor.Type}({address})" : $"{flavor.Type}.Load({address})";
