@@ -256,7 +256,12 @@ internal sealed class BenchRunner(Backend backend, List<ModelDescriptor> descrip
             requestedPeaks[batch - 1] = backend.RequestedPeakBytes - requestedBefore;
         }
 
-        var slope = Math.Max(1, requestedPeaks[1] - requestedPeaks[0]);
+        // A sample holds at least its KV caches. The measured difference can fall below that when a worker
+        // thread grows its scratch in the batch-1 run but not in the batch-2 one (which thread claims which
+        // item is timing): a near-zero slope then let a huge budget pick a batch of billions, and the run
+        // aborted with "Out of memory" (seen once in CI, under a parallel test load) instead of being refused.
+        var kvPerSample = model.Info.KvCacheBytes(setting.PromptLength, setting.GenLength, 1);
+        var slope = Math.Max(kvPerSample, requestedPeaks[1] - requestedPeaks[0]);
         return (slope, peaks[0] - slope);
     }
 
