@@ -1,4 +1,4 @@
-using System.Runtime.Intrinsics;
+using System.Numerics;
 
 namespace BlockTransformer.Runtime;
 
@@ -58,31 +58,35 @@ public static unsafe class GreedyArgMax
     }
 
     /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum, then <see cref="IndexOf"/>), or -1 if all are NaN.</summary>
+    /// <remarks>
+    /// <see cref="Vector{T}"/>, not a fixed width: 256 bits with AVX2 (and by default with AVX-512, where a
+    /// block of a few hundred outputs gains nothing from wider loads), 128 with SSE only or NEON on ARM64.
+    /// </remarks>
     internal static int FirstLargest(float* row, int width)
     {
         var max = float.NegativeInfinity;
         var i = 0;
-        var lanes = Vector256<float>.Count;
-        if (Vector256.IsHardwareAccelerated && width >= lanes)
+        var lanes = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated && width >= lanes)
         {
             // Four running maxima over a block of hundreds of outputs: with one, each max would wait for
             // the one before it (a loop-carried chain of compare, select and max).
-            var m0 = Vector256.Create(float.NegativeInfinity);
+            var m0 = new Vector<float>(float.NegativeInfinity);
             var (m1, m2, m3) = (m0, m0, m0);
             for (; i <= width - (4 * lanes); i += 4 * lanes)
             {
-                m0 = MaxSkippingNaN(m0, Vector256.Load(row + i));
-                m1 = MaxSkippingNaN(m1, Vector256.Load(row + i + lanes));
-                m2 = MaxSkippingNaN(m2, Vector256.Load(row + i + (2 * lanes)));
-                m3 = MaxSkippingNaN(m3, Vector256.Load(row + i + (3 * lanes)));
+                m0 = MaxSkippingNaN(m0, Vector.Load(row + i));
+                m1 = MaxSkippingNaN(m1, Vector.Load(row + i + lanes));
+                m2 = MaxSkippingNaN(m2, Vector.Load(row + i + (2 * lanes)));
+                m3 = MaxSkippingNaN(m3, Vector.Load(row + i + (3 * lanes)));
             }
 
             for (; i <= width - lanes; i += lanes)
             {
-                m0 = MaxSkippingNaN(m0, Vector256.Load(row + i));
+                m0 = MaxSkippingNaN(m0, Vector.Load(row + i));
             }
 
-            var all = Vector256.Max(Vector256.Max(m0, m1), Vector256.Max(m2, m3));
+            var all = Vector.Max(Vector.Max(m0, m1), Vector.Max(m2, m3));
             for (var lane = 0; lane < lanes; lane++)
             {
                 max = Math.Max(max, all[lane]);
@@ -94,30 +98,29 @@ public static unsafe class GreedyArgMax
             max = row[i] > max ? row[i] : max;
         }
 
-        return IndexOf(new ReadOnlySpan<float>(row, width), max); // -1: every value is NaN
+        return IndexOf(row, width, max); // -1: every value is NaN
     }
 
-    /// <summary>The first position of <paramref name="value"/> in <paramref name="values"/> (a vector compare), or -1.</summary>
-    private static int IndexOf(ReadOnlySpan<float> values, float value)
+    /// <summary>The first position of <paramref name="value"/> in <paramref name="width"/> values at <paramref name="row"/> (a vector compare), or -1.</summary>
+    private static int IndexOf(float* row, int width, float value)
     {
-        var lanes = Vector256<float>.Count;
+        var lanes = Vector<float>.Count;
         var i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
-            var target = Vector256.Create(value);
-            for (; i <= values.Length - lanes; i += lanes)
+            for (; i <= width - lanes; i += lanes)
             {
-                var hits = Vector256.Equals(Vector256.Create(values.Slice(i, lanes)), target).ExtractMostSignificantBits();
-                if (hits != 0)
+                var lane = Vector.IndexOf(Vector.Load(row + i), value);
+                if (lane >= 0)
                 {
-                    return i + System.Numerics.BitOperations.TrailingZeroCount(hits);
+                    return i + lane;
                 }
             }
         }
 
-        for (; i < values.Length; i++)
+        for (; i < width; i++)
         {
-            if (values[i] == value)
+            if (row[i] == value)
             {
                 return i;
             }
@@ -127,8 +130,8 @@ public static unsafe class GreedyArgMax
     }
 
     /// <summary>Lane-wise max of a running maximum (never NaN) and new values, keeping the running value where a new one is NaN.</summary>
-    private static Vector256<float> MaxSkippingNaN(Vector256<float> running, Vector256<float> values) =>
-        Vector256.Max(running, Vector256.ConditionalSelect(Vector256.Equals(values, values), values, running));
+    private static Vector<float> MaxSkippingNaN(Vector<float> running, Vector<float> values) =>
+        Vector.Max(running, Vector.ConditionalSelect(Vector.Equals(values, values), values, running));
 
     private static long Key(float logit, int id)
     {
