@@ -3,8 +3,8 @@ namespace BlockTransformer.Cli;
 /// <summary>
 /// The paper's Table 1 throughput (brief §6.1: generated tokens per second on one H100, bf16, each model at
 /// the largest batch that fits) for the models in models/ that it lists, so that `bt bench --pair` can print
-/// the paper's ratio for the same two models next to the measured one. The _bf16 variants are the same
-/// models with bf16 weights in memory and share their figures.
+/// the paper's ratio for the same two models next to the measured one. The _bf16 variants (bf16 weights in
+/// memory) and the _kv_bf16 ones (bf16 KV cache, the paper's dtype) are the same models and share their figures.
 /// </summary>
 internal static class PaperTable
 {
@@ -29,5 +29,9 @@ internal static class PaperTable
         : setting.SameLengths(BenchSetting.DecodeHeavy) ? a.DecodeHeavy / b.DecodeHeavy
         : null;
 
-    private static string Base(string model) => model.EndsWith("_bf16", StringComparison.Ordinal) ? model[..^"_bf16".Length] : model;
+    /// <summary>Variant suffixes, longest first: "_kv_bf16" also ends in "_bf16".</summary>
+    private static readonly string[] DTypeSuffixes = ["_kv_bf16", "_bf16"];
+
+    private static string Base(string model) =>
+        DTypeSuffixes.FirstOrDefault(suffix => model.EndsWith(suffix, StringComparison.Ordinal)) is { } suffix ? model[..^suffix.Length] : model;
 }
