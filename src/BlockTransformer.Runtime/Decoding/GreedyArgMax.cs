@@ -59,8 +59,8 @@ public static unsafe class GreedyArgMax
 
     /// <summary>The first position of the largest non-NaN value (a vector pass for the maximum, then <see cref="IndexOf"/>), or -1 if all are NaN.</summary>
     /// <remarks>
-    /// <see cref="Vector{T}"/>, not a fixed width: 256 bits with AVX2 (and by default with AVX-512, where a
-    /// block of a few hundred outputs gains nothing from wider loads), 128 with SSE only or NEON on ARM64.
+    /// <see cref="Vector{T}"/>, not a fixed width, so that ARM64 (NEON) and SSE-only x64 get 128-bit vectors
+    /// instead of the scalar loop; with AVX2, and by default with AVX-512, it is 256 bits.
     /// </remarks>
     internal static int FirstLargest(float* row, int width)
     {
