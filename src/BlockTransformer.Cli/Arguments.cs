@@ -1,57 +1,31 @@
+using System.CommandLine;
 using System.Globalization;
 
 namespace BlockTransformer.Cli;
 
 /// <summary>
-/// Minimal `--flag value` parser: every flag must be consumed by the command, so a typo is an error
-/// that names the flag instead of being silently ignored.
+/// A command's parsed flags with typed reads whose errors name the flag. Values are what the user wrote (a
+/// flag not given reads as its fallback), so a command can tell "not given" from any value.
 /// </summary>
-internal sealed class Arguments
+internal sealed class Arguments(ParseResult result, IReadOnlyDictionary<string, Option> options, Argument<string?>? positional)
 {
-    private readonly List<(string Name, string? Value)> flags = new();
-    private readonly List<string> positional = new();
-    private readonly HashSet<string> used = new();
+    public IReadOnlyList<string> Positional => positional is not null && result.GetValue(positional) is { } value ? [value] : [];
 
-    public Arguments(IEnumerable<string> args, IReadOnlySet<string> switches)
+    public bool Has(string name) => Option(name) switch
     {
-        using var e = args.GetEnumerator();
-        while (e.MoveNext())
-        {
-            var arg = e.Current;
-            if (!arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                positional.Add(arg);
-            }
-            else if (switches.Contains(arg))
-            {
-                flags.Add((arg, null));
-            }
-            else
-            {
-                flags.Add((arg, e.MoveNext() ? e.Current : throw new CliException($"{arg} needs a value.")));
-            }
-        }
-    }
-
-    public IReadOnlyList<string> Positional => positional;
-
-    public bool Has(string name)
-    {
-        used.Add(name);
-        return flags.Any(f => f.Name == name);
-    }
+        Option<bool> flag => result.GetValue(flag),
+        var option => result.GetResult(option) is { Implicit: false },
+    };
 
     public string? Value(string name) => Values(name).LastOrDefault();
 
-    public IReadOnlyList<string> Values(string name)
-    {
-        used.Add(name);
-        return flags.Where(f => f.Name == name && f.Value is not null).Select(f => f.Value!).ToList();
-    }
+    public IReadOnlyList<string> Values(string name) => result.GetResult(Option(name)) is { Implicit: false } given
+        ? given.Tokens.Select(t => t.Value).ToList()
+        : [];
 
     public string Required(string name) => Value(name) ?? throw new CliException($"{name} is required.");
 
-    public int Int(string name, int fallback, int min = int.MinValue)
+    public int Int(string name, int fallback, int min = int.MinValue, int max = int.MaxValue)
     {
         var text = Value(name);
         if (text is null)
@@ -59,9 +33,11 @@ internal sealed class Arguments
             return fallback;
         }
 
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min)
+        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
         {
-            throw new CliException($"{name} must be an integer ≥ {min}, got '{text}'.");
+            throw new CliException(max == int.MaxValue
+                ? $"{name} must be an integer ≥ {min}, got '{text}'."
+                : $"{name} must be an integer from {min} to {max}, got '{text}'.");
         }
 
         return value;
@@ -71,7 +47,7 @@ internal sealed class Arguments
     {
         var text = Value(name);
         return text is null ? fallback
-            : ulong.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value
+            : ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value
             : throw new CliException($"{name} must be a non-negative integer, got '{text}'.");
     }
 
@@ -83,13 +59,23 @@ internal sealed class Arguments
             : throw new CliException($"{name} must be a number, got '{text}'.");
     }
 
-    /// <summary>Fails on any flag the command did not read, naming it.</summary>
-    public void RejectUnknown(string command)
+    /// <summary>A path given by <paramref name="name"/> that must be an existing file (a directory is named as one).</summary>
+    public string? ExistingFile(string name)
     {
-        var unknown = flags.Select(f => f.Name).FirstOrDefault(n => !used.Contains(n));
-        if (unknown is not null)
+        var path = Value(name);
+        if (path is not null && Directory.Exists(path))
         {
-            throw new CliException($"unknown option {unknown} for '{command}'.");
+            throw new CliException($"{name} {path} is a directory, not a file.");
         }
+
+        if (path is not null && !File.Exists(path))
+        {
+            throw new CliException($"{name} {path}: no such file.");
+        }
+
+        return path;
     }
+
+    private Option Option(string name) => options.TryGetValue(name, out var option) ? option
+        : throw new InvalidOperationException($"the command reads {name}, which it does not declare.");
 }

@@ -48,15 +48,13 @@ public abstract class GpuTextGenerator : TextGenerator
 
         for (var b = 0; b < batch; b++)
         {
-            if (!state.Stopped[b])
+            if (!state.IsStopped(b))
             {
                 var logits = copyLogits ? hostLogits.AsSpan(b * vocab, vocab) : Span<float>.Empty;
                 state.Record(b, buffers.HostTokens[b], logits, GpuModel.Info.EosId);
             }
         }
     }
-
-    protected static bool AllStopped(GenerationState state) => Array.IndexOf(state.Stopped, false) < 0;
 
     /// <summary>Most rows one kernel launch takes: rows are a grid's y or z dimension, which CUDA caps at 65535.</summary>
     public const int MaxLaunchRows = 65535;
@@ -195,7 +193,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
             model.TokenDecoder(hidden, rows, tokenCache, buffers.Scratch);
             model.CopyRows(hidden, r - 1, r, buffers.Final.View, 0, batch, info.Decoder.Hidden);
             SampleAll(state, buffers.Final.View, buffers, sampling with { Draw = produced });
-            for (var j = 1; j < count && !AllStopped(state); j++)
+            for (var j = 1; j < count && !state.AllStopped; j++)
             {
                 rows.Clear();
                 for (var b = 0; b < batch; b++)
@@ -209,7 +207,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
                 SampleAll(state, hidden, buffers, sampling with { Draw = produced + j });
             }
 
-            if (produced + count >= maxNew || AllStopped(state))
+            if (produced + count >= maxNew || state.AllStopped)
             {
                 break;
             }
@@ -221,7 +219,7 @@ public sealed class GpuBlockGenerator(GpuBlockModel model, bool copyLogits = fal
                 var generated = state.Generated(b);
                 for (var j = 0; j < lb; j++)
                 {
-                    newBlocks[(b * lb) + j] = state.Stopped[b] ? info.PadId : generated[produced + j];
+                    newBlocks[(b * lb) + j] = state.IsStopped(b) ? info.PadId : generated[produced + j];
                 }
 
                 rows.Add(b, nextBlock[b], nextBlock[b]);
@@ -277,7 +275,7 @@ public sealed class GpuVanillaGenerator(GpuVanillaModel model, bool copyLogits =
         SampleAll(state, buffers.Final.View, buffers, sampling);
         model.Device.Synchronize();
         state.PrefillDone();
-        for (var step = 1; step < maxNew && !AllStopped(state); step++)
+        for (var step = 1; step < maxNew && !state.AllStopped; step++)
         {
             rows.Clear();
             for (var b = 0; b < batch; b++)

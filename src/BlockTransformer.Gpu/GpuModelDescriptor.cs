@@ -18,10 +18,10 @@ public sealed class GpuModelDescriptor(ModelDescriptor model, Func<GpuDevice, We
         return factory(device, weights);
     }
 
-    public GpuModel Load(GpuDevice device, string path)
+    public GpuModel Load(GpuDevice device, string path, Action<string>? onWarning = null)
     {
         device.EnsureFits(WeightBytes, $"the weights of {Info.Name} (f32)");
-        return factory(device, Model.LoadWeights(path));
+        return factory(device, Model.LoadWeights(path, onWarning));
     }
 
     public GpuModel CreateRandom(GpuDevice device, ulong seed, TensorDType dtype) => Create(device, Model.RandomWeightSet(seed, dtype));

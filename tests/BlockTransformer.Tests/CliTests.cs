@@ -115,12 +115,12 @@ public class CliTests
     [InlineData("'x' is not a token id", "generate", "--model", "vanilla_31", "--prompt-ids", "1,x")]
     [InlineData("token id 50304, outside the vocabulary", "generate", "--model", "vanilla_31", "--prompt-ids", "1,50304")]
     [InlineData("is empty", "generate", "--model", "vanilla_31", "--prompt-ids", "")]
-    [InlineData("--prompt-ids \"1,2,3\" is required", "generate", "--model", "vanilla_31")]
-    [InlineData("file not found", "generate", "--model", "vanilla_31", "--weights", "/no/such.safetensors", "--prompt-ids", "1")]
-    [InlineData("unknown option --top-kk", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--top-kk", "3")]
+    [InlineData("a prompt is required", "generate", "--model", "vanilla_31")]
+    [InlineData("no such file", "generate", "--model", "vanilla_31", "--weights", "/no/such.safetensors", "--prompt-ids", "1")]
+    [InlineData("Unrecognized command or argument '--top-kk'", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--top-kk", "3")]
     [InlineData("--greedy cannot be combined", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--greedy", "--temperature", "0.7")]
     [InlineData("--max-new-tokens must be an integer", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--max-new-tokens", "-3")]
-    [InlineData("unknown command 'frobnicate'", "frobnicate")]
+    [InlineData("Unrecognized command or argument 'frobnicate'", "frobnicate")]
     [InlineData("unknown device 'tpu'", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "tpu")]
     [InlineData("top-p sampling (top-p 0.5) is not available on the GPU", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "cpu-sim", "--top-p", "0.5")]
     [InlineData("sampling needs a top-k from 1 to 64", "generate", "--model", "vanilla_31", "--prompt-ids", "1", "--device", "cpu-sim", "--temperature", "0.8")]
@@ -137,15 +137,14 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("--help")]
-    [InlineData("generate", "--model", "vanilla_31", "--help")]
-    [InlineData("bench", "-h")]
-    public void HelpAnywherePrintsTheUsage(params string[] args)
+    [InlineData("bt [command] [options]", "--help")]
+    [InlineData("--prompt-ids <IDS>", "generate", "--model", "vanilla_31", "--help")]
+    [InlineData("--pair <A:B>", "bench", "-h")]
+    public void HelpAnywherePrintsTheUsage(string expected, params string[] args)
     {
         var (code, output, error) = Bt(args);
         Assert.True(code == 0, error);
-        Assert.Contains("bt generate --model NAME", output);
-        Assert.Contains("bt bench (--model NAME | --pair A:B | --sweep A,B,…)", output);
+        Assert.Contains(expected, output);
     }
 
     [Fact]

@@ -59,7 +59,8 @@ internal abstract class Backend : IDisposable
         false;
 #endif
 
-    public abstract ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed);
+    /// <param name="onWarning">Told of weights with NaN or infinite values.</param>
+    public abstract ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed, Action<string>? onWarning = null);
 
     /// <param name="copyLogits">
     /// The callback needs logits (for --top-logits); on a GPU that costs a download per token, and on the
@@ -94,8 +95,8 @@ internal sealed class CpuBackend : Backend
 
     public override long CapacityBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
-    public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed) =>
-        weightsPath is null ? descriptor.CreateRandom(seed, descriptor.DefaultDType) : descriptor.Load(weightsPath);
+    public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed, Action<string>? onWarning = null) =>
+        weightsPath is null ? descriptor.CreateRandom(seed, descriptor.DefaultDType) : descriptor.Load(weightsPath, onWarning);
 
     public override TextGenerator Generator(ILanguageModel model, bool copyLogits)
     {
@@ -121,10 +122,10 @@ internal sealed class GpuBackend(GpuDeviceKind kind) : Backend
 
     public override long CapacityBytes => device.MemoryBytes;
 
-    public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed)
+    public override ILanguageModel Create(ModelDescriptor descriptor, string? weightsPath, ulong seed, Action<string>? onWarning = null)
     {
         var gpu = CompiledGpuModels.All.First(m => m.Info.Name == descriptor.Info.Name);
-        return weightsPath is null ? gpu.CreateRandom(device, seed, descriptor.DefaultDType) : gpu.Load(device, weightsPath);
+        return weightsPath is null ? gpu.CreateRandom(device, seed, descriptor.DefaultDType) : gpu.Load(device, weightsPath, onWarning);
     }
 
     public override TextGenerator Generator(ILanguageModel model, bool copyLogits) => GpuTextGenerator.For((GpuModel)model, copyLogits);

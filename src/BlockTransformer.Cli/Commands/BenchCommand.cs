@@ -10,9 +10,8 @@ namespace BlockTransformer.Cli;
 /// </summary>
 internal static class BenchCommand
 {
-    public static int Run(string[] args)
+    public static int Run(Arguments arguments)
     {
-        var arguments = new Arguments(args, new HashSet<string> { "--calibrate" });
         var calibrateOnly = arguments.Has("--calibrate");
         var models = Models(arguments);
         var settings = Settings(arguments);
@@ -24,7 +23,6 @@ internal static class BenchCommand
         var peaksFlops = arguments.Float("--peak-gflops");
         var peaksBandwidth = arguments.Float("--bandwidth-gbs");
         var device = arguments.Value("--device");
-        arguments.RejectUnknown("bench");
         if (format is not ("table" or "json" or "csv"))
         {
             throw new CliException($"--format must be table, json or csv, got '{format}'.");

@@ -18,12 +18,10 @@ internal static class InfoCommands
         return 0;
     }
 
-    public static int Info(string[] args)
+    public static int Info(Arguments arguments)
     {
-        var arguments = new Arguments(args, new HashSet<string>());
         var name = arguments.Positional.FirstOrDefault() ?? arguments.Value("--model");
         var format = arguments.Value("--format") ?? "text";
-        arguments.RejectUnknown("info");
         var info = ModelCatalog.Find(name).Info;
         switch (format)
         {

@@ -3,14 +3,17 @@ namespace BlockTransformer.Cli;
 /// <summary>`bt init-weights`: seeded random weights in the official safetensors layout.</summary>
 internal static class InitWeightsCommand
 {
-    public static int Run(string[] args)
+    public static int Run(Arguments arguments)
     {
-        var arguments = new Arguments(args, new HashSet<string>());
         var model = ModelCatalog.Find(arguments.Value("--model"));
         var output = arguments.Required("--out");
         var seed = arguments.ULong("--seed", 0);
         var dtype = ModelCatalog.DType(arguments.Value("--dtype"), model);
-        arguments.RejectUnknown("init-weights");
+        if (Directory.Exists(output))
+        {
+            throw new CliException($"--out {output} is a directory; give a file name.");
+        }
+
         try
         {
             model.WriteRandomWeights(output, seed, dtype);

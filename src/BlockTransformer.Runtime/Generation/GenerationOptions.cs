@@ -56,8 +56,24 @@ public sealed record GenerationOptions
     public bool StopAtEos { get; init; } = true;
 }
 
+/// <summary>Why a sequence ended: the names are OpenAI's <c>finish_reason</c> values, and EOS is its own.</summary>
+public enum FinishReason
+{
+    /// <summary>It produced <see cref="GenerationOptions.MaxNewTokens"/> tokens (or was cut short by cancellation).</summary>
+    Length,
+
+    /// <summary>It produced EOS (with <see cref="GenerationOptions.StopAtEos"/> on); its ids end with that EOS.</summary>
+    Eos,
+
+    /// <summary>Its <see cref="ITokenObserver"/> stopped it (a stop sequence of the text layer).</summary>
+    Stop,
+}
+
 /// <summary>One prompt's outcome. Generated ids end with EOS when the sequence stopped on it.</summary>
-public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> GeneratedIds, bool StoppedAtEos);
+public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyList<int> GeneratedIds, FinishReason FinishReason)
+{
+    public bool StoppedAtEos => FinishReason == FinishReason.Eos;
+}
 
 /// <summary>
 /// Called for every token as soon as it is chosen, with the raw logits it was sampled from; empty when
@@ -65,3 +81,14 @@ public sealed record GenerationResult(IReadOnlyList<int> PromptIds, IReadOnlyLis
 /// generator that does not copy them back).
 /// </summary>
 public delegate void TokenCallback(int sequence, int token, ReadOnlySpan<float> logits);
+
+/// <summary>
+/// Sees every token as soon as it is chosen, like <see cref="TokenCallback"/>, and decides whether its
+/// sequence goes on: returning false ends the sequence after this token with <see cref="FinishReason.Stop"/>
+/// while the other sequences of the batch continue. An interface rather than a second delegate type, so a
+/// lambda never binds to the wrong one of two <c>Generate</c> overloads.
+/// </summary>
+public interface ITokenObserver
+{
+    bool OnToken(int sequence, int token, ReadOnlySpan<float> logits);
+}

@@ -36,7 +36,14 @@ public abstract class TextGenerator
     /// prompt) with an <see cref="OperationCanceledException"/>; the tokens already streamed through
     /// <paramref name="onToken"/> are all there is, and the generator can be used again.
     /// </summary>
-    public GenerationResult[] Generate(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken = null, CancellationToken cancellationToken = default)
+    public GenerationResult[] Generate(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken = null, CancellationToken cancellationToken = default) =>
+        Generate(prompts, options, onToken is null ? null : new CallbackObserver(onToken), cancellationToken);
+
+    /// <summary>
+    /// As the callback overload, with an <paramref name="observer"/> that can also end a sequence after any
+    /// token (<see cref="FinishReason.Stop"/>), as the text layer's stop sequences do.
+    /// </summary>
+    public GenerationResult[] Generate(IReadOnlyList<int[]> prompts, GenerationOptions options, ITokenObserver? observer, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);
         if (prompts.Count == 0)
@@ -67,7 +74,7 @@ public abstract class TextGenerator
 
         options.Sampling.Validate();
         cancellationToken.ThrowIfCancellationRequested();
-        var state = new GenerationState(prompts, options, onToken, Model.Info.VocabSize, cancellationToken);
+        var state = new GenerationState(prompts, options, observer, Model.Info.VocabSize, cancellationToken);
         if (options.MaxNewTokens > 0)
         {
             Run(state);
@@ -115,22 +122,23 @@ public abstract class TextGenerator
 /// <summary>Per-request bookkeeping shared by both generators: outputs, samplers, who is still running.</summary>
 public sealed class GenerationState
 {
-    private readonly TokenCallback? onToken;
+    private readonly ITokenObserver? observer;
     private readonly Sampler[] samplers;
+    private readonly FinishReason?[] finished;
     private int[] chosen = [];
     private readonly List<int>[] generated;
     private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
     private TimeSpan prefill;
 
-    public GenerationState(IReadOnlyList<int[]> prompts, GenerationOptions options, TokenCallback? onToken, int vocabSize, CancellationToken cancellation = default)
+    public GenerationState(IReadOnlyList<int[]> prompts, GenerationOptions options, ITokenObserver? observer, int vocabSize, CancellationToken cancellation = default)
     {
         Cancellation = cancellation;
         Prompts = prompts;
         Options = options;
-        this.onToken = onToken;
+        this.observer = observer;
         samplers = Enumerable.Range(0, prompts.Count).Select(i => new Sampler(options.Sampling, vocabSize, i)).ToArray();
-        generated = prompts.Select(_ => new List<int>(options.MaxNewTokens)).ToArray();
-        Stopped = new bool[prompts.Count];
+        generated = prompts.Select(_ => new List<int>()).ToArray();
+        finished = new FinishReason?[prompts.Count];
     }
 
     public IReadOnlyList<int[]> Prompts { get; }
@@ -147,8 +155,10 @@ public sealed class GenerationState
 
     public int BatchSize => Prompts.Count;
 
-    /// <summary>True once a sequence produced EOS (and <see cref="GenerationOptions.StopAtEos"/> is on).</summary>
-    public bool[] Stopped { get; }
+    /// <summary>True once a sequence produced EOS (with <see cref="GenerationOptions.StopAtEos"/> on) or its observer stopped it.</summary>
+    public bool IsStopped(int sequence) => finished[sequence] is not null;
+
+    public bool AllStopped => Array.IndexOf(finished, null) < 0;
 
     public int LastToken(int sequence) => generated[sequence][^1];
 
@@ -159,7 +169,7 @@ public sealed class GenerationState
     {
         for (var i = sequences.Count - 1; i >= 0; i--)
         {
-            if (Stopped[sequences[i]])
+            if (IsStopped(sequences[i]))
             {
                 sequences.RemoveAt(i);
             }
@@ -192,23 +202,37 @@ public sealed class GenerationState
 
     /// <summary>
     /// Records and streams a token chosen elsewhere (by a device sampler); stops the sequence on EOS when
-    /// <see cref="GenerationOptions.StopAtEos"/> is on. <paramref name="logits"/> may be empty. Throws
-    /// <see cref="OperationCanceledException"/> instead once <see cref="Cancellation"/> is cancelled.
+    /// <see cref="GenerationOptions.StopAtEos"/> is on, or when the observer says so. <paramref name="logits"/>
+    /// may be empty. Throws <see cref="OperationCanceledException"/> instead once <see cref="Cancellation"/> is cancelled.
     /// </summary>
     public void Record(int sequence, int token, ReadOnlySpan<float> logits, int eosId)
     {
         Cancellation.ThrowIfCancellationRequested();
         generated[sequence].Add(token);
-        onToken?.Invoke(sequence, token, logits);
+        var goOn = observer?.OnToken(sequence, token, logits) ?? true;
         if (token == eosId && Options.StopAtEos)
         {
-            Stopped[sequence] = true;
+            finished[sequence] = FinishReason.Eos;
+        }
+        else if (!goOn)
+        {
+            finished[sequence] = FinishReason.Stop;
         }
     }
 
     public GenerationResult[] Results() => Enumerable.Range(0, BatchSize)
-        .Select(i => new GenerationResult(Prompts[i], generated[i], Stopped[i]))
+        .Select(i => new GenerationResult(Prompts[i], generated[i], finished[i] ?? FinishReason.Length))
         .ToArray();
+}
+
+/// <summary>A <see cref="TokenCallback"/> as an observer that never stops a sequence.</summary>
+internal sealed class CallbackObserver(TokenCallback callback) : ITokenObserver
+{
+    public bool OnToken(int sequence, int token, ReadOnlySpan<float> logits)
+    {
+        callback(sequence, token, logits);
+        return true;
+    }
 }
 
 /// <summary>Rows [start, end) of a sampling step: each row's sequence samples from its logits.</summary>

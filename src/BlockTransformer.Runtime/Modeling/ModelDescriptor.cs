@@ -24,17 +24,20 @@ public sealed class ModelDescriptor
     /// <summary>Tensors that may be present but are not used (the block decoder's embed_in).</summary>
     public IReadOnlyList<string> OptionalTensors { get; }
 
-    /// <summary>Loads a safetensors checkpoint; throws <see cref="SafeTensorsException"/> listing every mismatch.</summary>
-    public ILanguageModel Load(string path) => factory(LoadWeights(path));
+    /// <summary>
+    /// Loads a safetensors checkpoint; throws <see cref="SafeTensorsException"/> listing the mismatches.
+    /// <paramref name="onWarning"/> is told of tensors with NaN or infinite values.
+    /// </summary>
+    public ILanguageModel Load(string path, Action<string>? onWarning = null) => factory(LoadWeights(path, onWarning));
 
     /// <summary>Seeded random weights, equal to what <see cref="WriteRandomWeights"/> writes for the same seed and dtype.</summary>
     public ILanguageModel CreateRandom(ulong seed, TensorDType dtype) => factory(RandomWeightSet(seed, dtype));
 
     /// <summary>A checked checkpoint as f32 tensors, for another backend (the GPU) to take.</summary>
-    public WeightSet LoadWeights(string path)
+    public WeightSet LoadWeights(string path, Action<string>? onWarning = null)
     {
         using var file = SafeTensorsFile.Open(path);
-        return WeightSet.Load(file, Tensors, OptionalTensors);
+        return WeightSet.Load(file, Tensors, OptionalTensors, onWarning);
     }
 
     public WeightSet RandomWeightSet(ulong seed, TensorDType dtype) => RandomWeights.Create(Tensors, seed, dtype);

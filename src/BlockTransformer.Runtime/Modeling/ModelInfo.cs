@@ -71,7 +71,14 @@ public sealed record ModelInfo(
     /// re-enters the model (brief §3.4).
     /// </summary>
     public int CachePositions(int promptLength, int newTokens) =>
-        ((promptLength + BlockLength - 1) / BlockLength) + ((newTokens + BlockLength - 1) / BlockLength) - 1;
+        (int)Math.Min((((long)promptLength + BlockLength - 1) / BlockLength) + (((long)newTokens + BlockLength - 1) / BlockLength) - 1, int.MaxValue);
+
+    /// <summary>
+    /// The most tokens a prompt of <paramref name="promptLength"/> tokens can be continued by within the long-lived
+    /// decoder's max_context (the inverse of <see cref="CachePositions"/>); 0 when the prompt alone does not fit.
+    /// </summary>
+    public int MaxNewTokens(int promptLength) =>
+        (int)Math.Clamp(BlockLength * ((BlockDecoder ?? Decoder).MaxContext + 1L - (((long)promptLength + BlockLength - 1) / BlockLength)), 0, int.MaxValue);
 
     /// <summary>
     /// <see cref="CachePositions"/> for a request, refused with the limit when it exceeds the long-lived

@@ -21,7 +21,8 @@ public sealed class WeightSet
     /// Checks <paramref name="file"/> against <paramref name="expected"/> and converts every tensor to f32.
     /// One exception lists every missing tensor, every unexpected one and every shape or dtype mismatch.
     /// </summary>
-    public static WeightSet Load(SafeTensorsFile file, IReadOnlyList<TensorSpec> expected, IReadOnlyCollection<string> optional)
+    /// <param name="onWarning">Told of every tensor with NaN or infinite values (loaded all the same: such weights make non-finite logits).</param>
+    public static WeightSet Load(SafeTensorsFile file, IReadOnlyList<TensorSpec> expected, IReadOnlyCollection<string> optional, Action<string>? onWarning = null)
     {
         var problems = new List<string>();
         var fileDTypes = new HashSet<string>();
@@ -57,8 +58,10 @@ public sealed class WeightSet
 
         if (problems.Count > 0)
         {
+            const int Listed = 20; // a file of another model has hundreds of problems: the first ones tell what it is
+            var rest = problems.Count > Listed ? $"\n  … and {problems.Count - Listed} more" : string.Empty;
             throw new SafeTensorsException(
-                $"{file.Path} does not fit the model ({problems.Count} problem{(problems.Count == 1 ? string.Empty : "s")}):\n  " + string.Join("\n  ", problems));
+                $"{file.Path} does not fit the model ({problems.Count} problem{(problems.Count == 1 ? string.Empty : "s")}):\n  " + string.Join("\n  ", problems.Take(Listed)) + rest);
         }
 
         var tensors = new Dictionary<string, AlignedBuffer>(StringComparer.Ordinal);
@@ -66,9 +69,38 @@ public sealed class WeightSet
         {
             var buffer = new AlignedBuffer(spec.ElementCount);
             file.ReadAsFloat32(file.Tensors[spec.Name], buffer.Span);
+            if (onWarning is not null && CountNonFinite(buffer.Span) is var bad and > 0)
+            {
+                onWarning($"{file.Path}: tensor '{spec.Name}' has {bad} NaN or infinite value{(bad == 1 ? string.Empty : "s")}; the model's logits will not be finite.");
+            }
+
             tensors.Add(spec.Name, buffer);
         }
 
         return new WeightSet(tensors);
+    }
+
+    /// <summary>Values whose exponent bits are all set (NaN, +∞, −∞), counted a vector at a time.</summary>
+    private static long CountNonFinite(ReadOnlySpan<float> values)
+    {
+        var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(values);
+        var exponent = new System.Numerics.Vector<int>(0x7F800000);
+        var count = 0L;
+        var i = 0;
+        for (; i <= bits.Length - System.Numerics.Vector<int>.Count; i += System.Numerics.Vector<int>.Count)
+        {
+            var v = new System.Numerics.Vector<int>(bits[i..]) & exponent;
+            if (System.Numerics.Vector.EqualsAny(v, exponent))
+            {
+                count -= System.Numerics.Vector.Sum(System.Numerics.Vector.Equals(v, exponent)); // true lanes are -1
+            }
+        }
+
+        for (; i < bits.Length; i++)
+        {
+            count += (bits[i] & 0x7F800000) == 0x7F800000 ? 1 : 0;
+        }
+
+        return count;
     }
 }
