@@ -23,6 +23,9 @@ internal static class SpecDiagnostics
     public const string ContextTooShort = "BT0015";
     public const string TokenIdOutOfVocab = "BT0016";
     public const string DuplicateField = "BT0017";
+    public const string SpecTooLarge = "BT0018";
+    public const string BadNamespace = "BT0019";
+    public const string ModelTooLarge = "BT0020";
     public const string GeneratorFailure = "BT0099";
 
     private static readonly Dictionary<string, DiagnosticDescriptor> ById = Create(
@@ -43,6 +46,9 @@ internal static class SpecDiagnostics
         (ContextTooShort, "Token decoder context is shorter than one block"),
         (TokenIdOutOfVocab, "Token id is outside the vocabulary"),
         (DuplicateField, "Spec field appears twice"),
+        (SpecTooLarge, "Spec file is larger than a spec can be"),
+        (BadNamespace, "namespace is not a C# namespace name"),
+        (ModelTooLarge, "A weight matrix of the spec is too large for the generated code"),
         (GeneratorFailure, "The BlockTransformer generator failed"));
 
     public static DiagnosticDescriptor Find(string id) => ById[id];

@@ -20,7 +20,11 @@ internal sealed class JsonSyntaxException : Exception
 /// </summary>
 internal sealed class JsonReader
 {
+    /// <summary>Nesting a spec never needs; deeper input is refused before the recursive reader could exhaust the compiler's stack.</summary>
+    public const int MaxDepth = 32;
+
     private readonly string text;
+    private int depth;
     private int offset;
     private int line;
     private int lineStart;
@@ -41,7 +45,10 @@ internal sealed class JsonReader
         return value;
     }
 
-    private TextPosition Here(int length = 1) => new(offset, length, line, offset - lineStart);
+    /// <summary>The current position; its span never reaches past the end of the text.</summary>
+    private TextPosition Here(int length = 1) => new(offset, Math.Max(0, Math.Min(length, text.Length - offset)), line, offset - lineStart);
+
+    private static bool IsDigit(char c) => c is >= '0' and <= '9'; // JSON digits are ASCII; char.IsDigit takes '١' too
 
     private JsonSyntaxException Error(string message) => new(message, Here());
 
@@ -59,20 +66,30 @@ internal sealed class JsonReader
             '[' => ReadArray(),
             '"' => ReadString(),
             't' or 'f' or 'n' => ReadLiteral(),
-            _ when c == '-' || char.IsDigit(c) => ReadNumber(),
+            _ when c == '-' || IsDigit(c) => ReadNumber(),
             _ => throw Error($"unexpected '{c}': a value was expected"),
         };
+    }
+
+    private void Enter()
+    {
+        if (++depth > MaxDepth)
+        {
+            throw Error($"objects and arrays nested deeper than {MaxDepth} levels");
+        }
     }
 
     private JsonObject ReadObject()
     {
         var start = Here();
+        Enter();
         offset++;
         var members = new List<JsonMember>();
         SkipTrivia();
         if (Peek() == '}')
         {
             offset++;
+            depth--;
             return new JsonObject(start, members);
         }
 
@@ -97,6 +114,7 @@ internal sealed class JsonReader
             }
 
             Expect('}');
+            depth--;
             return new JsonObject(start, members);
         }
     }
@@ -104,12 +122,14 @@ internal sealed class JsonReader
     private JsonArray ReadArray()
     {
         var start = Here();
+        Enter();
         offset++;
         var items = new List<JsonNode>();
         SkipTrivia();
         if (Peek() == ']')
         {
             offset++;
+            depth--;
             return new JsonArray(start, items);
         }
 
@@ -125,6 +145,7 @@ internal sealed class JsonReader
             }
 
             Expect(']');
+            depth--;
             return new JsonArray(start, items);
         }
     }
@@ -235,18 +256,22 @@ internal sealed class JsonReader
         }
 
         var literal = text.Substring(begin, offset - begin);
-        var value = double.Parse(literal, NumberStyles.Float, CultureInfo.InvariantCulture);
+        if (!double.TryParse(literal, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || double.IsInfinity(value))
+        {
+            throw new JsonSyntaxException($"the number {literal} is out of range", start with { Length = literal.Length });
+        }
+
         return new JsonNumber(start with { Length = literal.Length }, literal, value, isInteger);
     }
 
     private void ReadDigits()
     {
-        if (offset >= text.Length || !char.IsDigit(text[offset]))
+        if (offset >= text.Length || !IsDigit(text[offset]))
         {
             throw Error("a digit was expected");
         }
 
-        while (offset < text.Length && char.IsDigit(text[offset]))
+        while (offset < text.Length && IsDigit(text[offset]))
         {
             offset++;
         }

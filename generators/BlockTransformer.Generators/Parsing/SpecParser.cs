@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using BlockTransformer.Generators.Helpers;
 using BlockTransformer.Generators.Model;
+using Microsoft.CodeAnalysis.CSharp;
 
 namespace BlockTransformer.Generators.Parsing;
 
@@ -54,6 +55,12 @@ internal sealed class SpecParser
 
     private ParsedSpec ParseText(string text)
     {
+        if (text.Length > SpecLimits.MaxSpecChars)
+        {
+            Report(SpecDiagnostics.SpecTooLarge, new TextPosition(0, 0, 0, 0), $"The spec is {text.Length} characters; a spec is a few hundred, and at most {SpecLimits.MaxSpecChars} are read.");
+            return Done(null, null);
+        }
+
         JsonNode root;
         try
         {
@@ -95,7 +102,12 @@ internal sealed class SpecParser
         }
 
         var ns = String(fields, "namespace", obj, required: false) ?? "BlockTransformer.Models";
-        var vocab = Int(fields, "vocab_size", obj, required: true, fallback: 0, min: 1);
+        if (fields.TryGetValue("namespace", out var nsMember) && NamespaceProblem(ns) is { } problem)
+        {
+            Report(SpecDiagnostics.BadNamespace, nsMember.Value.Position, $"namespace \"{Shorten(ns)}\" is not a C# namespace: {problem}. Use dot-separated identifiers, e.g. \"MyApp.Models\".");
+        }
+
+        var vocab = Int(fields, "vocab_size", obj, required: true, fallback: 0, min: 1, max: SpecLimits.MaxVocab);
         var eos = Int(fields, "eos_id", obj, required: false, fallback: 0, min: 0);
         var pad = Int(fields, "pad_id", obj, required: false, fallback: 0, min: 0);
         CheckTokenId(fields, "eos_id", eos, vocab);
@@ -113,8 +125,8 @@ internal sealed class SpecParser
         DecoderSpec? decoder;
         if (kind == ModelKind.Block)
         {
-            var blockLength = Int(fields, "block_length", obj, required: kindText is not null, fallback: 1, min: 1);
-            var prefix = Int(fields, "prefix_length", obj, required: kindText is not null, fallback: 1, min: 1);
+            var blockLength = Int(fields, "block_length", obj, required: kindText is not null, fallback: 1, min: 1, max: SpecLimits.MaxBlockLength);
+            var prefix = Int(fields, "prefix_length", obj, required: kindText is not null, fallback: 1, min: 1, max: SpecLimits.MaxPrefixLength);
             var embedder = Enum(fields, "embedder", obj, new[] { "lookup-concat" }, required: false, fallback: "lookup-concat");
             var blockDecoder = Decoder(fields, "block_decoder", obj, required: kindText is not null);
             decoder = Decoder(fields, "token_decoder", obj, required: kindText is not null);
@@ -128,6 +140,12 @@ internal sealed class SpecParser
                 Report(SpecDiagnostics.ContextTooShort, ((JsonObject)fields["token_decoder"].Value).Members.First(m => m.Name == "max_context").Value.Position, $"token_decoder.max_context ({decoder.MaxContext}) must be at least prefix_length + block_length - 1 = {prefix + blockLength - 1}, the longest token-decoder sequence.");
             }
 
+            if (blockDecoder is not null && decoder is not null)
+            {
+                CheckElements("the expansion layer (prefix_length × token_decoder.hidden × block_decoder.hidden)", (long)prefix * decoder.Hidden * blockDecoder.Hidden, ValueOr(fields, "prefix_length", obj));
+                CheckElements("embed_in (vocab_size × block_decoder.hidden / block_length)", (long)vocab * (blockDecoder.Hidden / blockLength), ValueOr(fields, "vocab_size", obj));
+            }
+
             if (blockDecoder is not null && embedder is not null)
             {
                 block = new BlockSpec(blockLength, prefix, embedder, blockDecoder);
@@ -136,6 +154,11 @@ internal sealed class SpecParser
         else
         {
             decoder = Decoder(fields, "decoder", obj, required: true);
+        }
+
+        if (decoder is not null)
+        {
+            CheckElements("embed_out (vocab_size × hidden)", (long)vocab * decoder.Hidden, ValueOr(fields, "vocab_size", obj));
         }
 
         var spec = diagnostics.Count == 0 && name is not null && typeName is not null && weightDType is not null && memoryDType is not null && kvCacheDType is not null && decoder is not null
@@ -167,17 +190,18 @@ internal sealed class SpecParser
 
         var before = diagnostics.Count;
         var fields = Fields(obj, DecoderFields, $"'{field}'");
-        var layers = Int(fields, "layers", obj, required: true, fallback: 1, min: 1, owner: field);
-        var hidden = Int(fields, "hidden", obj, required: true, fallback: 1, min: 1, owner: field);
-        var heads = Int(fields, "heads", obj, required: true, fallback: 1, min: 1, owner: field);
-        var kvHeads = Int(fields, "kv_heads", obj, required: false, fallback: heads, min: 1, owner: field);
-        var intermediate = Int(fields, "intermediate", obj, required: true, fallback: 1, min: 1, owner: field);
+        var layers = Int(fields, "layers", obj, required: true, fallback: 1, min: 1, owner: field, max: SpecLimits.MaxLayers);
+        var hidden = Int(fields, "hidden", obj, required: true, fallback: 1, min: 1, owner: field, max: SpecLimits.MaxHidden);
+        var heads = Int(fields, "heads", obj, required: true, fallback: 1, min: 1, owner: field, max: SpecLimits.MaxHidden);
+        var kvHeads = Int(fields, "kv_heads", obj, required: false, fallback: heads, min: 1, owner: field, max: SpecLimits.MaxHidden);
+        var intermediate = Int(fields, "intermediate", obj, required: true, fallback: 1, min: 1, owner: field, max: SpecLimits.MaxIntermediate);
         var rotaryPct = Number(fields, "rotary_pct", obj, fallback: 0.25, min: 0, max: 1, owner: field);
         var rotaryBase = Number(fields, "rotary_base", obj, fallback: 10000, min: double.Epsilon, max: double.MaxValue, owner: field);
         var eps = Number(fields, "layer_norm_eps", obj, fallback: 1e-5, min: double.Epsilon, max: 1, owner: field);
         var parallel = Bool(fields, "parallel_residual", obj, fallback: true, owner: field);
         Enum(fields, "activation", obj, new[] { "gelu" }, required: false, fallback: "gelu", owner: field);
-        var maxContext = Int(fields, "max_context", obj, required: true, fallback: 1, min: 1, owner: field);
+        var maxContext = Int(fields, "max_context", obj, required: true, fallback: 1, min: 1, owner: field, max: SpecLimits.MaxContext);
+        CheckElements($"{field}'s MLP (hidden × intermediate)", (long)hidden * intermediate, ValueOr(fields, "intermediate", obj));
 
         if (hidden % heads != 0)
         {
@@ -224,7 +248,7 @@ internal sealed class SpecParser
         return fields;
     }
 
-    private int Int(Dictionary<string, JsonMember> fields, string name, JsonObject obj, bool required, int fallback, int min, string owner = "")
+    private int Int(Dictionary<string, JsonMember> fields, string name, JsonObject obj, bool required, int fallback, int min, string owner = "", int max = int.MaxValue)
     {
         var label = Label(owner, name);
         if (!fields.TryGetValue(name, out var member))
@@ -246,6 +270,12 @@ internal sealed class SpecParser
         if (number.Value < min)
         {
             Report(SpecDiagnostics.OutOfRange, member.Value.Position, $"'{label}' is {number.Text}; it must be at least {min}.");
+            return fallback;
+        }
+
+        if (number.Value > max)
+        {
+            Report(SpecDiagnostics.OutOfRange, member.Value.Position, $"'{label}' is {number.Text}; it must be at most {max} (the most this compiler emits code and caches for).");
             return fallback;
         }
 
@@ -363,19 +393,66 @@ internal sealed class SpecParser
         _ => node.KindName,
     };
 
+    /// <summary>The divisor of <paramref name="n"/> closest to <paramref name="near"/> (n is bounded by <see cref="SpecLimits"/>).</summary>
     private static int SuggestDivisor(int n, int near)
     {
         var best = 1;
-        for (var d = 1; d <= n; d++)
+        for (var d = 1L; d <= n; d++)
         {
-            if (n % d == 0 && Math.Abs(d - near) < Math.Abs(best - near))
+            if (n % d == 0 && Math.Abs(d - near) < Math.Abs((long)best - near))
             {
-                best = d;
+                best = (int)d;
             }
         }
 
         return best;
     }
+
+    /// <summary>A weight matrix's element count must fit the int indices and constants of the generated code.</summary>
+    private void CheckElements(string what, long elements, TextPosition position)
+    {
+        if (elements > int.MaxValue)
+        {
+            Report(SpecDiagnostics.ModelTooLarge, position, $"{what} would hold {elements} weights; one matrix can hold at most {int.MaxValue}.");
+        }
+    }
+
+    /// <summary>Why <paramref name="ns"/> is not a C# namespace name (dot-separated identifiers, no keywords), or null.</summary>
+    private static string? NamespaceProblem(string ns)
+    {
+        if (ns.Length > SpecLimits.MaxNamespaceChars)
+        {
+            return $"it is {ns.Length} characters, more than {SpecLimits.MaxNamespaceChars}";
+        }
+
+        var parts = ns.Split('.');
+        if (parts.Length > SpecLimits.MaxNamespaceParts)
+        {
+            return $"it has {parts.Length} parts, more than {SpecLimits.MaxNamespaceParts}";
+        }
+
+        foreach (var part in parts)
+        {
+            if (part.Length == 0)
+            {
+                return "it has an empty part (two dots, or a dot at an end)";
+            }
+
+            if (!SyntaxFacts.IsValidIdentifier(part))
+            {
+                return $"'{Shorten(part)}' is not an identifier (letters, digits and '_', not starting with a digit; no spaces, '-' or ':')";
+            }
+
+            if (SyntaxFacts.GetKeywordKind(part) != SyntaxKind.None || part == "global")
+            {
+                return $"'{part}' is a C# keyword";
+            }
+        }
+
+        return null;
+    }
+
+    private static string Shorten(string text) => text.Length <= 60 ? text : text.Substring(0, 57) + "...";
 
     /// <summary>Levenshtein distance, for "did you mean" suggestions.</summary>
     private static int Distance(string a, string b)

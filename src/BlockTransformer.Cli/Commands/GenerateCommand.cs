@@ -53,7 +53,6 @@ internal static class GenerateCommand
         var prompts = texts.Count > 0
             ? texts.Select((text, i) => Encode(tokenizer!, text, i, options.MaxNewTokens, descriptor.Info)).ToArray()
             : idPrompts;
-        descriptor.Info.CheckedCachePositions(prompts.Max(p => p.Length), options.MaxNewTokens); // before any allocation
         var format = arguments.Value("--format") ?? "text";
         if (format is not ("text" or "json"))
         {
@@ -69,6 +68,7 @@ internal static class GenerateCommand
         using var interrupt = new ConsoleInterrupt(); // Ctrl+C stops generating and prints what was generated
         using var backend = Backend.Open(arguments.Value("--device"));
         backend.CheckSupported(options.Sampling);
+        Admission.Check(backend, descriptor.Info, prompts, options.MaxNewTokens);
         using var model = Inputs.Model(backend, descriptor, weights, weightsSeed);
         var generator = backend.Generator(model, copyLogits: topLogits > 0);
         var run = new Collector(prompts.Length, topLogits, format == "text" && prompts.Length == 1, tokenizer is not null);

@@ -19,7 +19,8 @@ public sealed record TensorEntry(string Name, string DType, long[] Shape, long B
 /// </summary>
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
-    private const long MaxHeaderBytes = 100L << 20;
+    /// <summary>The format's limit on the JSON header (100,000,000 bytes).</summary>
+    private const long MaxHeaderBytes = 100_000_000;
 
     private readonly MemoryMappedFile? map;
     private readonly MemoryMappedViewAccessor? view;
@@ -140,12 +141,20 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         map?.Dispose();
     }
 
+    /// <summary>
+    /// The header as the format defines it: a JSON object (UTF-8; trailing spaces allowed) of tensor entries, each
+    /// exactly <c>dtype</c>, <c>shape</c> and <c>data_offsets</c> once, plus an optional <c>__metadata__</c> map of
+    /// strings to strings; shapes and byte counts in checked arithmetic; the tensors' byte ranges, sorted, contiguous
+    /// from 0 and covering the data section exactly. Stricter than the format in two documented places: a tensor
+    /// name may appear once only, and an entry may hold no other field. Every violation is a
+    /// <see cref="SafeTensorsException"/> naming the tensor and the rule.
+    /// </summary>
     private static Dictionary<string, TensorEntry> ParseHeader(string path, ReadOnlySpan<byte> header, long dataLength)
     {
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(header.ToArray());
+            document = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
         }
         catch (JsonException e)
         {
@@ -160,54 +169,144 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             }
 
             var tensors = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
+            var sawMetadata = false;
             foreach (var property in document.RootElement.EnumerateObject())
             {
-                if (property.Name == "__metadata__")
+                var name = Text(path, property, "a tensor name");
+                if (name == "__metadata__")
                 {
+                    CheckMetadata(path, property.Value, ref sawMetadata);
                     continue;
                 }
 
-                var entry = ParseEntry(path, property, dataLength);
+                var entry = ParseEntry(path, name, property.Value, dataLength);
                 if (!tensors.TryAdd(entry.Name, entry))
                 {
                     throw new SafeTensorsException($"{path}: tensor '{entry.Name}' appears twice in the header.");
                 }
             }
 
-            CheckNoOverlap(path, tensors.Values);
+            CheckContiguous(path, tensors.Values, dataLength);
             return tensors;
         }
     }
 
-    private static TensorEntry ParseEntry(string path, JsonProperty property, long dataLength)
+    /// <summary>A property name as a string; invalid UTF-8 or a lone surrogate escape (<c>\ud800</c>) is the file's error, not a crash.</summary>
+    private static string Text(string path, JsonProperty property, string what)
     {
-        var name = property.Name;
-        var value = property.Value;
-        string Bad(string what) => $"{path}: tensor '{name}': {what}";
-        if (value.ValueKind != JsonValueKind.Object
-            || !value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String
-            || !value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array
-            || !value.TryGetProperty("data_offsets", out var offsetsElement) || offsetsElement.ValueKind != JsonValueKind.Array
-            || offsetsElement.GetArrayLength() != 2)
+        try
         {
-            throw new SafeTensorsException(Bad("entry must be {\"dtype\": string, \"shape\": [ints], \"data_offsets\": [begin, end]}."));
+            return property.Name;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new SafeTensorsException($"{path}: {what} in the header is not valid Unicode (invalid UTF-8 or a lone surrogate escape).");
+        }
+    }
+
+    private static string Text(string path, JsonElement element, string what)
+    {
+        try
+        {
+            return element.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw new SafeTensorsException($"{path}: {what} is not valid Unicode (invalid UTF-8 or a lone surrogate escape).");
+        }
+    }
+
+    private static void CheckMetadata(string path, JsonElement metadata, ref bool seen)
+    {
+        if (seen)
+        {
+            throw new SafeTensorsException($"{path}: __metadata__ appears twice in the header.");
         }
 
+        seen = true;
+        if (metadata.ValueKind != JsonValueKind.Object)
+        {
+            throw new SafeTensorsException($"{path}: __metadata__ must be an object of strings, not {metadata.ValueKind}.");
+        }
+
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var item in metadata.EnumerateObject())
+        {
+            var key = Text(path, item, "a __metadata__ key");
+            if (item.Value.ValueKind != JsonValueKind.String)
+            {
+                throw new SafeTensorsException($"{path}: __metadata__ '{key}' must be a string, not {item.Value.ValueKind}.");
+            }
+
+            Text(path, item.Value, $"__metadata__ '{key}'");
+            if (!keys.Add(key))
+            {
+                throw new SafeTensorsException($"{path}: __metadata__ '{key}' appears twice.");
+            }
+        }
+    }
+
+    private static TensorEntry ParseEntry(string path, string name, JsonElement value, long dataLength)
+    {
+        string Bad(string what) => $"{path}: tensor '{name}': {what}";
+        const string Form = "entry must be {\"dtype\": string, \"shape\": [ints], \"data_offsets\": [begin, end]}";
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw new SafeTensorsException(Bad(Form + "."));
+        }
+
+        var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var field in value.EnumerateObject())
+        {
+            var fieldName = Text(path, field, "a field name");
+            if (fieldName is not ("dtype" or "shape" or "data_offsets"))
+            {
+                throw new SafeTensorsException(Bad($"{Form}; it has another field, '{fieldName}'."));
+            }
+
+            if (!fields.TryAdd(fieldName, field.Value))
+            {
+                throw new SafeTensorsException(Bad($"the field '{fieldName}' appears twice."));
+            }
+        }
+
+        if (!fields.TryGetValue("dtype", out var dtypeValue) || dtypeValue.ValueKind != JsonValueKind.String
+            || !fields.TryGetValue("shape", out var shapeValue) || shapeValue.ValueKind != JsonValueKind.Array
+            || !fields.TryGetValue("data_offsets", out var offsetsValue) || offsetsValue.ValueKind != JsonValueKind.Array
+            || offsetsValue.GetArrayLength() != 2)
+        {
+            throw new SafeTensorsException(Bad(Form + "."));
+        }
+
+        var dtype = Text(path, dtypeValue, $"tensor '{name}''s dtype");
+        var elementSize = dtype switch
+        {
+            "F64" or "I64" or "U64" => 8,
+            "F32" or "I32" or "U32" => 4,
+            "F16" or "BF16" or "I16" or "U16" => 2,
+            "I8" or "U8" or "BOOL" or "F8_E4M3" or "F8_E5M2" => 1,
+            _ => throw new SafeTensorsException(Bad($"unknown dtype '{dtype}'.")),
+        };
+
         var shape = new List<long>();
-        foreach (var dim in shapeElement.EnumerateArray())
+        var bytes = (long)elementSize;
+        foreach (var dim in shapeValue.EnumerateArray())
         {
             if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out var size) || size < 0)
             {
-                throw new SafeTensorsException(Bad($"shape {shapeElement.GetRawText()} must hold non-negative integers."));
+                throw new SafeTensorsException(Bad($"shape {shapeValue.GetRawText()} must hold non-negative integers."));
             }
 
+            bytes = size == 0 || bytes == 0 ? 0
+                : bytes <= long.MaxValue / size ? bytes * size
+                : throw new SafeTensorsException(Bad($"shape {shapeValue.GetRawText()} of {dtype} holds more than {long.MaxValue} bytes."));
             shape.Add(size);
         }
 
-        var offsets = offsetsElement.EnumerateArray().ToArray();
-        if (!offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
+        var offsets = offsetsValue.EnumerateArray().ToArray();
+        if (offsets.Any(o => o.ValueKind != JsonValueKind.Number) || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
         {
-            throw new SafeTensorsException(Bad($"data_offsets {offsetsElement.GetRawText()} must be [begin, end] with 0 ≤ begin ≤ end."));
+            throw new SafeTensorsException(Bad($"data_offsets {offsetsValue.GetRawText()} must be [begin, end] with 0 ≤ begin ≤ end."));
         }
 
         if (end > dataLength)
@@ -215,34 +314,37 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             throw new SafeTensorsException(Bad($"data_offsets end {end} is beyond the data section ({dataLength} bytes); the file is truncated or corrupt."));
         }
 
-        var entry = new TensorEntry(name, dtypeElement.GetString()!, shape.ToArray(), begin, end);
-        var elementSize = entry.DType switch
+        if (bytes != end - begin)
         {
-            "F64" or "I64" or "U64" => 8,
-            "F32" or "I32" or "U32" => 4,
-            "F16" or "BF16" or "I16" or "U16" => 2,
-            "I8" or "U8" or "BOOL" or "F8_E4M3" or "F8_E5M2" => 1,
-            _ => throw new SafeTensorsException(Bad($"unknown dtype '{entry.DType}'.")),
-        };
-        if (entry.ElementCount * elementSize != end - begin)
-        {
-            throw new SafeTensorsException(Bad($"shape [{string.Join(", ", shape)}] of {entry.DType} needs {entry.ElementCount * elementSize} bytes but data_offsets span {end - begin}."));
+            throw new SafeTensorsException(Bad($"shape [{string.Join(", ", shape)}] of {dtype} needs {bytes} bytes but data_offsets span {end - begin}."));
         }
 
-        return entry;
+        return new TensorEntry(name, dtype, shape.ToArray(), begin, end);
     }
 
-    private static void CheckNoOverlap(string path, IEnumerable<TensorEntry> entries)
+    /// <summary>Sorted by offsets, each tensor starts where the previous one ends, from 0 to the end of the data.</summary>
+    private static void CheckContiguous(string path, IEnumerable<TensorEntry> entries, long dataLength)
     {
+        var expected = 0L;
         TensorEntry? previous = null;
-        foreach (var entry in entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin))
+        foreach (var entry in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
-            if (previous is not null && entry.Begin < previous.End)
+            if (entry.Begin != expected)
             {
-                throw new SafeTensorsException($"{path}: tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{entry.Name}' [{entry.Begin}, {entry.End}) overlap.");
+                throw new SafeTensorsException(previous is null
+                    ? $"{path}: the first tensor's data, '{entry.Name}' [{entry.Begin}, {entry.End}), does not start at byte 0 of the data section."
+                    : entry.Begin < expected
+                    ? $"{path}: tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{entry.Name}' [{entry.Begin}, {entry.End}) overlap."
+                    : $"{path}: bytes [{expected}, {entry.Begin}) between tensors '{previous.Name}' and '{entry.Name}' belong to no tensor.");
             }
 
+            expected = entry.End;
             previous = entry;
+        }
+
+        if (expected != dataLength)
+        {
+            throw new SafeTensorsException($"{path}: the data section is {dataLength} bytes, but the tensors cover {expected}; bytes after {(previous is null ? "the header" : $"'{previous.Name}'")} belong to no tensor.");
         }
     }
 }

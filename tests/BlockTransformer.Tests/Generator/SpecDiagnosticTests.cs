@@ -53,6 +53,25 @@ public class SpecDiagnosticTests
         { "BT0016", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"eos_id\": /*^*/10"), "0 to 9" },
         { "BT0017", Vanilla.Replace("\"kind\": \"vanilla\",", "\"kind\": \"vanilla\", /*^*/\"kind\": \"vanilla\","), "appears twice" },
         { "BT0004", Vanilla.Replace("\"decoder\": {", "\"decoder\": /*^*/[], \"x_decoder\": {"), "must be an object" },
+        // Hostile input: bounded depth, ASCII digits, bounded numbers, namespaces that compile, matrices that fit.
+        { "BT0001", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": " + new string('[', 31) + "/*^*/" + new string('[', 60_000) + new string(']', 60_031)), "nested deeper than 32 levels" },
+        { "BT0001", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": /*^*/\u0661\u0660\u0661"), "a value was expected" },
+        { "BT0001", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": /*^*/1e999"), "out of range" },
+        { "BT0005", Vanilla.Replace("\"layers\": 1", "\"layers\": /*^*/100000"), "at most 256" },
+        { "BT0005", Vanilla.Replace("\"layers\": 1", "\"layers\": /*^*/2147483647"), "at most 256" },
+        { "BT0005", Vanilla.Replace("\"hidden\": 32", "\"hidden\": /*^*/2147483647"), "at most 65536" },
+        { "BT0005", Vanilla.Replace("\"max_context\": 16", "\"max_context\": /*^*/2147483647"), "at most 1048576" },
+        { "BT0005", Vanilla.Replace("\"intermediate\": 64", "\"intermediate\": /*^*/2147483647"), "at most 262144" },
+        { "BT0005", Block.Replace("\"prefix_length\": 2", "\"prefix_length\": /*^*/2147483647"), "at most 64" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"A b\""), "'A b' is not an identifier" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"x-y\""), "'x-y' is not an identifier" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"My.namespace\""), "'namespace' is a C# keyword" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"global::A\""), "is not an identifier" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"A\\nB\""), "is not an identifier" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"" + string.Join('.', Enumerable.Repeat("N", 2000)) + "\""), "more than 256" },
+        { "BT0019", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": 10, \"namespace\": /*^*/\"A..B\""), "empty part" },
+        { "BT0020", Vanilla.Replace("\"vocab_size\": 10", "\"vocab_size\": /*^*/4000000").Replace("\"hidden\": 32", "\"hidden\": 4096"), "embed_out (vocab_size × hidden) would hold 16384000000 weights" },
+        { "BT0020", Vanilla.Replace("\"intermediate\": 64", "\"intermediate\": /*^*/262144").Replace("\"hidden\": 32", "\"hidden\": 16384"), "MLP (hidden × intermediate)" },
     };
 
     [Theory]
@@ -107,6 +126,30 @@ public class SpecDiagnosticTests
             Assert.NotEmpty(result.Diagnostics);
             Assert.All(result.Diagnostics, d => Assert.StartsWith("BT00", d.Id));
             Assert.DoesNotContain(result.Diagnostics, d => d.Id == "BT0099");
+        }
+    }
+
+    [Fact]
+    public void AnOversizedSpecIsRefusedWithoutReadingIt()
+    {
+        var (result, _) = GeneratorHarness.Run(("/specs/big.json", Vanilla + new string(' ', 1 << 20)));
+        Assert.Contains(result.Diagnostics, d => d.Id == "BT0018" && d.GetMessage().Contains("at most 1048576 are read"));
+    }
+
+    /// <summary>Every cut of a valid spec is a located error whose span lies inside the file (a span at the end of the file has length 0).</summary>
+    [Fact]
+    public void TruncatedSpecsAreErrorsInsideTheFile()
+    {
+        for (var length = 0; length < Block.Length; length++)
+        {
+            var text = Block[..length];
+            var (result, _) = GeneratorHarness.Run(("/specs/cut.json", text));
+            Assert.NotEmpty(result.Diagnostics);
+            Assert.All(result.Diagnostics, d =>
+            {
+                Assert.NotEqual("BT0099", d.Id);
+                Assert.True(d.Location.SourceSpan.End <= text.Length, $"cut at {length}: {d} ends at {d.Location.SourceSpan.End}");
+            });
         }
     }
 

@@ -160,6 +160,20 @@ public class TextCliTests
         file.Write(BitConverter.GetBytes(float.NaN));
     }
 
+    /// <summary>64 prompts of 4095 tokens need 3 GB of KV cache; under a 1 GiB memory limit the request is refused before allocating.</summary>
+    [Fact]
+    public void ARequestThatCannotFitIsRefusedBeforeAllocating()
+    {
+        var prompt = string.Join(',', Enumerable.Range(1, 4095));
+        string[] args = [Path.Combine(AppContext.BaseDirectory, "bt.dll"), "generate", "--model", "vanilla_31", "--max-new-tokens", "1", .. Enumerable.Range(0, 64).SelectMany(_ => new[] { "--prompt-ids", prompt })];
+        var (code, output, error) = TestProcess.Run("dotnet", args, environment: new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x40000000" });
+        Assert.Equal(1, code);
+        Assert.Contains("this request needs about 3.", error);
+        Assert.Contains("more than the 1.00 GiB of memory here", error);
+        Assert.DoesNotContain("seeded random weights", error); // refused before the weights were built
+        Assert.Equal(string.Empty, output);
+    }
+
     [Fact]
     public void WeightsOfAnotherModelListAtMostTwentyProblems()
     {
