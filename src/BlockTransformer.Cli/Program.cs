@@ -53,6 +53,9 @@ var commands = new (string, string, IReadOnlyList<Flag>, Func<Arguments, int>, s
         [tokenizer, new("--text", "the text to tokenize", "TEXT"), new("--file", "a UTF-8 file tokenized as one string, newlines included", "FILE"), format("text|json", "text")],
         TokenizeCommands.Tokenize, null),
     ("detokenize", "token ids to text", [tokenizer, new("--ids", "comma-separated token ids, e.g. \"1,2,3\"", "IDS")], TokenizeCommands.Detokenize, null),
+    ("tokenizer-train", "train a byte-level BPE tokenizer.json (GPT-2 split, <|endoftext|> at id 0) on a text",
+        [new("--corpus", "UTF-8 text to train on", "FILE"), new("--vocab", "tokens in the vocabulary, at least 257. Default: 4096", "N"), new("--out", "the tokenizer.json to write", "FILE")],
+        TokenizeCommands.Train, null),
     ("bench", "throughput the paper's way: seeded random weights, random prompts, EOS off, greedy",
         [
             model, new("--pair", "two models run alternately, with their throughput ratio", "A:B"), new("--sweep", "several models run alternately", "A,B,…"),

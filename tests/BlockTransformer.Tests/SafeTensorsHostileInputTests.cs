@@ -1,5 +1,6 @@
 using System.Text;
 using BlockTransformer.Runtime;
+using Xunit.Abstractions;
 
 namespace BlockTransformer.Tests;
 
@@ -7,7 +8,7 @@ namespace BlockTransformer.Tests;
 /// The safetensors reader on hostile files: every rule of the format, each reproducer a test, and a seeded
 /// mutation fuzzer whose every input is either refused with a <see cref="SafeTensorsException"/> or is a valid file.
 /// </summary>
-public class SafeTensorsHostileInputTests
+public class SafeTensorsHostileInputTests(ITestOutputHelper output)
 {
     public static TheoryData<string, byte[], string> Reproducers => new()
     {
@@ -95,6 +96,7 @@ public class SafeTensorsHostileInputTests
             }
         }
 
+        output.WriteLine($"BT_FUZZ_SEED={runSeed}: {cases} mutated files, {accepted} accepted (each checked valid), {cases - accepted} refused with SafeTensorsException, 0 other exceptions");
         Assert.True(accepted > 0 && accepted < cases, $"BT_FUZZ_SEED={runSeed}: {accepted} of {cases} accepted; the mutations should make both kinds");
     }
 

@@ -28,12 +28,12 @@ internal static class Inputs
     public static TextTokenizer RequiredTokenizer(Arguments arguments, ModelInfo? model = null) =>
         Tokenizer(arguments, model) ?? throw new CliException("--tokenizer FILE (a tokenizer.json) is required.");
 
-    /// <summary>A file's text, which must be UTF-8.</summary>
+    /// <summary>A file's text, which must be UTF-8 (a UTF-16 byte-order mark does not make it another encoding).</summary>
     public static string ReadUtf8(string path, string flag)
     {
         try
         {
-            return File.ReadAllText(path, new UTF8Encoding(false, throwOnInvalidBytes: true));
+            return TextTokenizer.ReadUtf8(path);
         }
         catch (DecoderFallbackException)
         {

@@ -2,7 +2,7 @@ using BlockTransformer.Text;
 
 namespace BlockTransformer.Cli;
 
-/// <summary>`bt tokenize` and `bt detokenize`: a tokenizer.json's ids for a text, and the text of ids.</summary>
+/// <summary>`bt tokenize`, `bt detokenize` and `bt tokenizer-train`: ids of a text, text of ids, and a new tokenizer.json.</summary>
 internal static class TokenizeCommands
 {
     public static int Tokenize(Arguments arguments)
@@ -55,6 +55,32 @@ internal static class TokenizeCommands
         }
 
         Console.WriteLine(tokenizer.Decode(ids));
+        return 0;
+    }
+
+    public static int Train(Arguments arguments)
+    {
+        var corpus = arguments.ExistingFile("--corpus") ?? throw new CliException("--corpus FILE (UTF-8 text) is required.");
+        var size = arguments.Int("--vocab", 4096, min: BpeTrainer.MinVocabularySize, max: 1 << 22);
+        var output = arguments.Required("--out");
+        if (Directory.Exists(output))
+        {
+            throw new CliException($"--out {output} is a directory; give a file name.");
+        }
+
+        var text = Inputs.ReadUtf8(corpus, "--corpus");
+        if (text.Length == 0)
+        {
+            throw new CliException($"--corpus {corpus} is empty.");
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var json = BpeTrainer.Train(text, size);
+        var temporary = output + ".tmp";
+        File.WriteAllText(temporary, json);
+        File.Move(temporary, output, overwrite: true); // a kill never leaves half a file under the real name
+        var trained = TextTokenizer.Load(output).VocabularySize;
+        Console.Error.WriteLine($"bt: wrote {output}: {trained} tokens{(trained < size ? $" (the corpus has no pair left that occurs twice, so fewer than {size})" : string.Empty)}, trained on {System.Text.Encoding.UTF8.GetByteCount(text)} bytes in {clock.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
 }

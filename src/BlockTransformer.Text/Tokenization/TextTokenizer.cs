@@ -73,7 +73,7 @@ public sealed class TextTokenizer
         string json;
         try
         {
-            json = File.ReadAllText(path, new UTF8Encoding(false, throwOnInvalidBytes: true));
+            json = ReadUtf8(path);
         }
         catch (DecoderFallbackException)
         {
@@ -85,6 +85,17 @@ public sealed class TextTokenizer
         }
 
         return Parse(json, path);
+    }
+
+    /// <summary>
+    /// A file's text decoded strictly as UTF-8 (without its UTF-8 byte-order mark, if any); invalid bytes throw
+    /// <see cref="DecoderFallbackException"/>. Unlike File.ReadAllText, a UTF-16 byte-order mark is not obeyed.
+    /// </summary>
+    public static string ReadUtf8(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, start, bytes.Length - start);
     }
 
     /// <summary>Reads the text of a <c>tokenizer.json</c>; <paramref name="source"/> names it in messages.</summary>

@@ -1,3 +1,5 @@
+using Xunit.Abstractions;
+
 namespace BlockTransformer.Tests.Generator;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace BlockTransformer.Tests.Generator;
 /// located inside the file, never an internal error (BT0099) or an exception. BT_FUZZ_SEED replays a run;
 /// BT_FUZZ_CASES runs a longer campaign.
 /// </summary>
-public class SpecFuzzTests
+public class SpecFuzzTests(ITestOutputHelper output)
 {
     private static readonly string[] Seeds =
     [
@@ -54,6 +56,7 @@ public class SpecFuzzTests
             models += result.Diagnostics.IsEmpty ? 1 : 0;
         }
 
+        output.WriteLine($"BT_FUZZ_SEED={runSeed}: {cases} mutated specs, {models} valid models, {cases - models} with located BT errors, 0 BT0099, 0 exceptions");
         Assert.True(models > 0, $"BT_FUZZ_SEED={runSeed}: no mutation left a valid model; the fuzzer should make both kinds");
     }
 

@@ -60,6 +60,27 @@ public class TextCliTests
     }
 
     [Fact]
+    public void TokenizerTrainWritesAFileThatTokenizes()
+    {
+        var corpus = TestModels.TempPath("corpus.txt");
+        File.WriteAllText(corpus, string.Concat(Enumerable.Repeat(TestTokenizer.Corpus + "\n", 20)));
+        var output = Path.Combine(Path.GetDirectoryName(corpus)!, "trained.json");
+        var (code, _, error) = Bt("tokenizer-train", "--corpus", corpus, "--vocab", "300", "--out", output);
+        Assert.True(code == 0, error);
+        Assert.Contains("300 tokens", error);
+        Assert.Equal(300, TextTokenizer.Load(output).VocabularySize);
+        Assert.False(File.Exists(output + ".tmp"));
+
+        var empty = TestModels.TempPath("empty.txt");
+        File.WriteAllText(empty, string.Empty);
+        Assert.Contains("is empty", Bt("tokenizer-train", "--corpus", empty, "--out", output).Error);
+        Assert.Contains("from 257", Bt("tokenizer-train", "--corpus", corpus, "--vocab", "100", "--out", output).Error);
+        var binary = TestModels.TempPath("binary.txt");
+        File.WriteAllBytes(binary, [0xFF, 0xFE, 0x00, 0xC3]);
+        Assert.Contains("is not UTF-8 text", Bt("tokenizer-train", "--corpus", binary, "--out", output).Error);
+    }
+
+    [Fact]
     public void ChatReadsLinesAndAnswers()
     {
         var tokenizerPath = TestTokenizer.Write();

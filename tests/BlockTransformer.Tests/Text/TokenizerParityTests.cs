@@ -88,5 +88,27 @@ public class TokenizerParityTests
         }
     }
 
+    /// <summary>What <see cref="BpeTrainer"/> writes, Hugging Face reads: the same ids as our loader on random strings.</summary>
+    [Fact]
+    public void TrainedTokenizersReadIdenticallyByBothLoaders()
+    {
+        var random = new Random(6);
+        var corpus = string.Concat(Enumerable.Repeat(TestTokenizer.Corpus, 50)) + string.Concat(Enumerable.Range(0, 3000).Select(_ => TestTokenizer.RandomText(random) + " "));
+        var path = TestModels.TempPath("trained.json");
+        File.WriteAllText(path, BpeTrainer.Train(corpus, 700));
+        var ours = TextTokenizer.Load(path);
+        Assert.Equal(700, ours.VocabularySize);
+        Assert.Equal(0, ours.AddedTokenId(BpeTrainer.EndOfText));
+        using var reference = new HfTokenizer(path);
+        for (var i = 0; i < 1000; i++)
+        {
+            var text = TestTokenizer.RandomText(random);
+            Assert.Equal(reference.Encode(text).Select(id => (int)id), ours.Encode(text));
+            Assert.Equal(text.Normalize(NormalizationForm.FormC), ours.Decode(ours.Encode(text)));
+        }
+
+        Assert.True(ours.Encode("In the beginning God created the heaven").Length < 10, "a trained vocabulary should merge frequent words");
+    }
+
     private static string Escape(string text) => string.Concat(text.Select(c => c is >= ' ' and < '\u007F' ? c.ToString() : $"\\u{(int)c:X4}"));
 }
