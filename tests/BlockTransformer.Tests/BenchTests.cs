@@ -193,7 +193,7 @@ public class BenchTests
     [InlineData("--memory-budget must be a size", "--model", "vanilla_31", "--memory-budget", "lots")]
     [InlineData("--pair must be FIRST:SECOND", "--pair", "vanilla_31")]
     [InlineData("name what to measure", "--setting", "decode-heavy", "--peak-gflops", "1", "--bandwidth-gbs", "1")]
-    [InlineData("batch 2000000000 of block_main_b4_5 would need about", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4", "--batch", "1,2000000000", "--repeat", "1", "--peak-gflops", "1", "--bandwidth-gbs", "1")]
+    [InlineData("KV cache for 2000000000 sequences of up to 8 + 4 tokens", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4", "--batch", "1,2000000000", "--repeat", "1", "--peak-gflops", "1", "--bandwidth-gbs", "1")]
     [InlineData("not even batch 1 fits in the memory budget of 1.0 KiB: block_main_b4_5 at batch 1 needs about", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4", "--memory-budget", "1KiB", "--repeat", "1", "--peak-gflops", "1", "--bandwidth-gbs", "1")]
     [InlineData("5000->10 (5000 prompt + 10 generated tokens): prompt + max new tokens need 5009 positions, but vanilla_31 has max_context 4096.", "--model", "vanilla_31", "--prompt-len", "5000", "--gen-len", "10")]
     [InlineData("memory here: give a smaller --batch or --memory-budget", "--model", "block_main_b4_5", "--prompt-len", "8", "--gen-len", "4", "--memory-budget", "100000GiB", "--repeat", "1", "--peak-gflops", "1", "--bandwidth-gbs", "1")]

@@ -8,18 +8,17 @@ namespace BlockTransformer.Cli;
 /// </summary>
 internal static class Admission
 {
-    public static void Check(Backend backend, ModelInfo info, IReadOnlyList<int[]> prompts, int maxNewTokens)
+    public static void Check(Backend backend, ModelInfo info, int longestPrompt, int maxNewTokens, int batch, string remedy)
     {
-        var longest = prompts.Max(p => p.Length);
-        info.CheckedCachePositions(longest, maxNewTokens); // the context first: a clearer reason than memory
-        var kv = info.KvCacheBytes(longest, maxNewTokens, prompts.Count);
+        info.CheckedCachePositions(longestPrompt, maxNewTokens); // the context first: a clearer reason than memory
+        var kv = info.KvCacheBytes(longestPrompt, maxNewTokens, batch);
         var weights = info.TotalParameters * sizeof(float); // at most: bf16 panels take half
-        var logits = (long)prompts.Count * info.VocabSize * sizeof(float);
+        var logits = (long)batch * info.VocabSize * sizeof(float);
         var need = kv + weights + logits;
         if (need > backend.CapacityBytes)
         {
-            throw new CliException($"this request needs about {ByteText.Format(need)} ({ByteText.Format(kv)} of KV cache for {prompts.Count} sequence{(prompts.Count == 1 ? string.Empty : "s")} of up to {longest} + {maxNewTokens} tokens, {ByteText.Format(weights)} of weights), "
-                + $"more than the {ByteText.Format(backend.CapacityBytes)} of {(backend.IsGpu ? "device " : string.Empty)}memory here: give fewer or shorter prompts or a smaller --max-new-tokens.");
+            throw new CliException($"this request needs about {ByteText.Format(need)} ({ByteText.Format(kv)} of KV cache for {batch} sequence{(batch == 1 ? string.Empty : "s")} of up to {longestPrompt} + {maxNewTokens} tokens, {ByteText.Format(weights)} of weights of {info.Name}), "
+                + $"more than the {ByteText.Format(backend.CapacityBytes)} of {(backend.IsGpu ? "device " : string.Empty)}memory here: {remedy}.");
         }
     }
 }

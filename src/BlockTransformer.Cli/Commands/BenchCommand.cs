@@ -45,12 +45,16 @@ internal static class BenchCommand
             throw new CliException("name what to measure: --model NAME, --pair A:B or --sweep A,B,C.");
         }
 
-        // Each setting must fit each model's context before a run starts, not after minutes of other runs.
+        // Each setting must fit each model's context, and each given batch the memory, before a run starts, not
+        // after minutes of other runs (a --memory-budget batch is checked against its measurement later).
         foreach (var (model, setting) in models.SelectMany(m => settings.Select(s => (m, s))))
         {
             try
             {
-                model.Info.CheckedCachePositions(setting.PromptLength, setting.GenLength);
+                foreach (var batch in batches ?? [1])
+                {
+                    Admission.Check(backend, model.Info, setting.PromptLength, setting.GenLength, batch, "give a smaller --batch or --memory-budget");
+                }
             }
             catch (ArgumentException e)
             {

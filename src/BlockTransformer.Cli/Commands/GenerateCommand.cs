@@ -68,7 +68,7 @@ internal static class GenerateCommand
         using var interrupt = new ConsoleInterrupt(); // Ctrl+C stops generating and prints what was generated
         using var backend = Backend.Open(arguments.Value("--device"));
         backend.CheckSupported(options.Sampling);
-        Admission.Check(backend, descriptor.Info, prompts, options.MaxNewTokens);
+        Admission.Check(backend, descriptor.Info, prompts.Max(p => p.Length), options.MaxNewTokens, prompts.Length, "give fewer or shorter prompts or a smaller --max-new-tokens");
         using var model = Inputs.Model(backend, descriptor, weights, weightsSeed);
         var generator = backend.Generator(model, copyLogits: topLogits > 0);
         var run = new Collector(prompts.Length, topLogits, format == "text" && prompts.Length == 1, tokenizer is not null);

@@ -81,6 +81,32 @@ public class TextCliTests
     }
 
     [Fact]
+    public void EvalScoresEveryTokenButTheFirstOfAVanillaWindow()
+    {
+        var tokenizerPath = TestTokenizer.Write();
+        var file = TestModels.TempPath("held-out.txt");
+        File.WriteAllText(file, TestTokenizer.Corpus);
+        var (code, output, error) = Bt("eval", "--model", "vanilla_31", "--tokenizer", tokenizerPath, "--file", file, "--format", "json");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        var ids = TextTokenizer.Load(tokenizerPath).Encode(TestTokenizer.Corpus);
+        Assert.True(ids.Length < 2048);
+        Assert.Equal(ids.Length - 1, root.GetProperty("tokens").GetInt32()); // one window; token 0 is not predicted
+        Assert.Equal(2048, root.GetProperty("window").GetInt32());
+        var loss = root.GetProperty("loss").GetDouble();
+        Assert.Equal(Math.Exp(loss), root.GetProperty("perplexity").GetDouble(), 1e-9 * Math.Exp(loss));
+        var bytes = ids.Skip(1).Sum(id => TextTokenizer.Load(tokenizerPath).TokenBytes(id).Length);
+        Assert.Equal(loss * (ids.Length - 1) / Math.Log(2) / bytes, root.GetProperty("bits_per_byte").GetDouble(), 1e-9);
+
+        Assert.Contains("not a multiple of block_main_b4_5's block length 4", Bt("eval", "--model", "block_main_b4_5", "--tokenizer", tokenizerPath, "--file", file, "--window", "10").Error);
+        Assert.Contains("--window must be an integer from 8 to 4096", Bt("eval", "--model", "block_main_b4_5", "--tokenizer", tokenizerPath, "--file", file, "--window", "8192").Error);
+        var empty = TestModels.TempPath("empty.txt");
+        File.WriteAllText(empty, "a");
+        Assert.Contains("nothing to score", Bt("eval", "--model", "block_main_b4_5", "--tokenizer", tokenizerPath, "--file", empty).Error);
+    }
+
+    [Fact]
     public void ChatReadsLinesAndAnswers()
     {
         var tokenizerPath = TestTokenizer.Write();
