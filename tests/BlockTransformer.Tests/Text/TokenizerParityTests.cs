@@ -110,5 +110,23 @@ public class TokenizerParityTests
         Assert.True(ours.Encode("In the beginning God created the heaven").Length < 10, "a trained vocabulary should merge frequent words");
     }
 
+    /// <summary>The committed KJV tokenizer (4096 tokens, models/kjv) against the reference, on verses and random strings.</summary>
+    [Fact]
+    public void TheCommittedKjvTokenizerEqualsHuggingFaces()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "kjv-tokenizer.json");
+        var ours = TextTokenizer.Load(path);
+        using var reference = new HfTokenizer(path);
+        Assert.Equal(4096, ours.VocabularySize);
+        var random = new Random(7);
+        string[] verses = ["In the beginning God created the heaven and the earth.", "And God said, Let there be light: and there was light.", "Jesus wept.<|endoftext|>Genesis 1\n\n"];
+        foreach (var text in verses.Concat(Enumerable.Range(0, 1000).Select(_ => TestTokenizer.RandomText(random))))
+        {
+            Assert.Equal(reference.Encode(text).Select(id => (int)id), ours.Encode(text));
+        }
+
+        Assert.True(ours.Encode(verses[0]).Length <= 12, "a 4096-token KJV vocabulary spells the first verse in a few tokens");
+    }
+
     private static string Escape(string text) => string.Concat(text.Select(c => c is >= ' ' and < '\u007F' ? c.ToString() : $"\\u{(int)c:X4}"));
 }
