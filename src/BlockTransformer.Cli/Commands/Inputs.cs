@@ -50,15 +50,16 @@ internal static class Inputs
         var what = weights is null
             ? $"seeded random weights (seed {seed}, {descriptor.DefaultDType}) for {descriptor.Info.Name}"
             : $"{weights} into {descriptor.Info.Name}";
-        if (weights is null)
-        {
-            Console.Error.WriteLine($"bt: no --weights given: using {what}");
-        }
-
+        // On a terminal one line that ends with the seconds it took; in a log, the random-weights notice alone.
         var terminal = !Console.IsErrorRedirected;
+        var line = weights is null ? $"bt: no --weights given: using {what}" : $"bt: loading {what}";
         if (terminal)
         {
-            Console.Error.Write($"bt: {(weights is null ? "building" : "loading")} {what}…");
+            Console.Error.Write(line + "…");
+        }
+        else if (weights is null)
+        {
+            Console.Error.WriteLine(line);
         }
 
         var clock = Stopwatch.StartNew();
