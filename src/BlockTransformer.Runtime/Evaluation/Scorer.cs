@@ -58,7 +58,7 @@ public sealed class Scorer(ILanguageModel model)
 
         using var cache = new KvCache(1, d.Layers, window.Length, d.KvHeads, d.HeadDim, vanilla.Info.Bf16KvCache);
         using var scratch = new Scratch();
-        var x = Rent(ref hidden, window.Length * d.Hidden);
+        var x = TextGenerator.Rent(ref hidden, window.Length * d.Hidden);
         vanilla.Embed(window, x);
         vanilla.Decoder(x, rows, cache, scratch);
         return x;
@@ -88,7 +88,7 @@ public sealed class Scorer(ILanguageModel model)
         // Every predicted block (1..blocks-1) is one sequence of R + L_B - 1 token-decoder rows.
         var sequences = blocks - 1;
         var length = r + lb - 1;
-        var x = Rent(ref hidden, Math.Max(1, sequences * length) * d);
+        var x = TextGenerator.Rent(ref hidden, Math.Max(1, sequences * length) * d);
         if (sequences == 0)
         {
             return x;
@@ -138,7 +138,7 @@ public sealed class Scorer(ILanguageModel model)
                 final.Slice(targets[start + a].Row * d, d).CopyTo(gathered.AsSpan(a * d, d));
             }
 
-            var scores = Rent(ref logits, count * vocab);
+            var scores = TextGenerator.Rent(ref logits, count * vocab);
             model.LmHead(gathered.AsSpan(0, count * d), count, scores);
             for (var a = 0; a < count; a++)
             {
@@ -164,15 +164,5 @@ public sealed class Scorer(ILanguageModel model)
         }
 
         return max + Math.Log(sum) - row[token];
-    }
-
-    private static Span<float> Rent(ref float[] buffer, int length)
-    {
-        if (buffer.Length < length)
-        {
-            buffer = new float[length];
-        }
-
-        return buffer.AsSpan(0, length);
     }
 }

@@ -108,7 +108,7 @@ public abstract class TextGenerator
     }
 
     /// <summary>Grows <paramref name="buffer"/> when needed and returns its first <paramref name="length"/> items.</summary>
-    protected static Span<T> Rent<T>(ref T[] buffer, int length)
+    protected internal static Span<T> Rent<T>(ref T[] buffer, int length)
     {
         if (buffer.Length < length)
         {
